@@ -1,0 +1,236 @@
+"""Audio I/O and waveform utilities: decode, mono, pad/trim, normalise, resample.
+
+WAV (16-bit PCM) is decoded with core TensorFlow (`tf.audio.decode_wav`) so it
+runs inside tf.data and on any TensorFlow version. Other formats (24-bit or
+float WAV, FLAC, OGG) go through `soundfile`. Resampling uses
+`tfio.audio.resample` when tensorflow-io's ops load, with a clear error if
+they do not.
+"""
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfdl.errors import InputError
+
+_TFIO_TF = "2.16"  # tensorflow-io 0.37.1 is built against TensorFlow 2.16.
+
+
+def wav_info(path):
+    """Reads a WAV header without decoding samples.
+
+    Args:
+        path: a WAV file.
+
+    Returns:
+        dict with `sample_rate`, `channels`, `bits`, `format` (1 PCM, 3 float)
+        and `frames`.
+
+    Raises:
+        InputError: if the file is missing or not a RIFF/WAVE file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"audio file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise InputError(f"not a WAV file (no RIFF/WAVE header): {path}")
+        fmt = None
+        while True:
+            ch = f.read(8)
+            if len(ch) < 8:
+                break
+            cid, size = ch[:4], struct.unpack("<I", ch[4:])[0]
+            if cid == b"fmt ":
+                data = f.read(size)
+                if len(data) < 16:
+                    raise InputError(f"corrupt WAV fmt chunk: {path}")
+                tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", data[:16])
+                if tag == 0xFFFE and len(data) >= 26:  # WAVE_FORMAT_EXTENSIBLE
+                    tag = struct.unpack("<H", data[24:26])[0]
+                fmt = dict(format=tag, channels=channels, sample_rate=rate, bits=bits,
+                           block=block)
+                if size % 2:
+                    f.seek(1, os.SEEK_CUR)
+            elif cid == b"data":
+                if fmt is None:
+                    raise InputError(f"corrupt WAV (data before fmt): {path}")
+                fmt["frames"] = size // max(fmt["block"], 1)
+                return fmt
+            else:
+                f.seek(size + (size % 2), os.SEEK_CUR)
+    raise InputError(f"corrupt WAV (no fmt/data chunk): {path}")
+
+
+def decode_wav(contents, desired_channels=1):
+    """Decodes 16-bit PCM WAV bytes to float32 in [-1, 1] with core TensorFlow.
+
+    Works eagerly and inside `tf.data` / `tf.function`.
+
+    Args:
+        contents: scalar string tensor of WAV file bytes.
+        desired_channels: 1 mixes to mono (first channel, as `decode_wav` does
+            with `desired_channels=1`); use `to_mono` for an average.
+
+    Returns:
+        (waveform [samples], sample_rate int32 scalar) for mono, or
+        (waveform [samples, channels], sample_rate) otherwise.
+    """
+    audio, rate = tf.audio.decode_wav(contents, desired_channels=desired_channels)
+    if desired_channels == 1:
+        audio = audio[:, 0]
+    return audio, rate
+
+
+def to_mono(audio):
+    """Averages channels: [samples, channels] -> [samples]; 1-D input is returned as is."""
+    audio = tf.convert_to_tensor(audio)
+    if audio.shape.rank == 1:
+        return audio
+    return tf.reduce_mean(audio, axis=-1)
+
+
+def read_audio(path, mono=True):
+    """Reads any audio file to float32 numpy in [-1, 1].
+
+    16-bit PCM WAV is decoded with `tf.audio.decode_wav`; 24/32-bit, float WAV,
+    FLAC and OGG with `soundfile`.
+
+    Args:
+        path: audio file path.
+        mono: average channels to one.
+
+    Returns:
+        (waveform float32 [samples] or [samples, channels], sample_rate int).
+
+    Raises:
+        InputError: missing, empty or undecodable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"audio file not found: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"audio file is empty: {path}")
+    audio = rate = None
+    if path.suffix.lower() == ".wav":
+        info = wav_info(path)
+        if info["format"] == 1 and info["bits"] == 16:
+            try:
+                a, r = tf.audio.decode_wav(tf.io.read_file(str(path)))
+            except tf.errors.OpError as e:
+                raise InputError(f"corrupt WAV file {path}: {e.message.splitlines()[0]}") from None
+            audio, rate = a.numpy(), int(r.numpy())
+    if audio is None:
+        import soundfile as sf
+
+        try:
+            audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as e:  # soundfile raises RuntimeError/LibsndfileError.
+            raise InputError(f"cannot decode audio file {path}: {e}") from None
+    if audio.shape[0] == 0:
+        raise InputError(f"audio file has no samples: {path}")
+    audio = audio.astype(np.float32)
+    if mono:
+        audio = audio.mean(axis=1)
+    return audio, int(rate)
+
+
+def write_wav(path, audio, sample_rate):
+    """Writes float audio in [-1, 1] as 16-bit PCM WAV (clipped; NaN refused).
+
+    Raises:
+        InputError: if the audio holds NaN or Inf.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if not np.all(np.isfinite(audio)):
+        raise InputError(f"refusing to write non-finite audio to {path}")
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    data = tf.audio.encode_wav(np.clip(audio, -1.0, 1.0), int(sample_rate))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tf.io.write_file(str(path), data)
+
+
+def pad_or_trim(audio, length):
+    """Zero-pads at the end or trims a batch of waveforms to `length` samples.
+
+    Args:
+        audio: [..., samples] tensor.
+        length: target number of samples (> 0).
+
+    Returns:
+        [..., length] tensor.
+    """
+    if not isinstance(length, int) or length <= 0:
+        raise ValueError(f"length must be a positive integer. Received: length={length}")
+    audio = tf.convert_to_tensor(audio)
+    audio = audio[..., :length]
+    pad = length - tf.shape(audio)[-1]
+    paddings = tf.concat([tf.zeros([tf.rank(audio) - 1, 2], tf.int32),
+                          tf.reshape(tf.stack([0, pad]), [1, 2])], axis=0)
+    out = tf.pad(audio, paddings)
+    return tf.ensure_shape(out, audio.shape[:-1].concatenate([length]))
+
+
+def peak_normalize(audio, eps=1e-8):
+    """Scales each waveform (last axis) so its peak magnitude is 1; silence stays 0."""
+    audio = tf.convert_to_tensor(audio)
+    peak = tf.reduce_max(tf.abs(audio), axis=-1, keepdims=True)
+    return audio / tf.maximum(peak, eps)
+
+
+def _tfio():
+    try:
+        import tensorflow_io as tfio
+
+        tfio.audio.resample  # noqa: B018  (forces the lazy op library to load)
+        # Inside tf.data, TF logs that it vectorises the resample op with a
+        # while_loop: expected, and not the user's concern.
+        tf.get_logger().setLevel("ERROR")
+        return tfio
+    except Exception as e:  # ImportError or NotImplementedError on op load.
+        raise ImportError(
+            f"tensorflow-io's audio ops could not load with TensorFlow {tf.__version__}; "
+            f"resampling needs tensorflow-io 0.37.1 on TensorFlow {_TFIO_TF} "
+            f"(pip install tensorflow=={_TFIO_TF}.2 tensorflow-io==0.37.1): {e}") from None
+
+
+def resample(audio, rate_in, rate_out):
+    """Resamples a mono waveform with `tfio.audio.resample`.
+
+    Works eagerly and inside tf.data; `rate_in` may be a tensor (a per-file
+    rate read by `decode_wav`), in which case equal rates pass through.
+
+    Args:
+        audio: [samples] float tensor.
+        rate_in: input sample rate (int or int tensor).
+        rate_out: output sample rate (int).
+
+    Returns:
+        [round(samples * rate_out / rate_in)] float32 tensor.
+    """
+    audio = tf.convert_to_tensor(audio, tf.float32)
+    if isinstance(rate_in, (int, np.integer)) and int(rate_in) == int(rate_out):
+        return audio
+    tfio = _tfio()
+    rate_in = tf.cast(rate_in, tf.int64)
+
+    def _do():
+        return tfio.audio.resample(audio[:, None], rate_in, int(rate_out))[:, 0]
+
+    if isinstance(rate_in, tf.Tensor):
+        return tf.cond(tf.equal(rate_in, int(rate_out)), lambda: audio, _do)
+    return _do()
+
+
+def load(path, sample_rate=None):
+    """Reads a file to mono float32 numpy, resampled to `sample_rate` if given."""
+    audio, rate = read_audio(path)
+    if sample_rate and rate != sample_rate:
+        audio = resample(audio, rate, sample_rate).numpy()
+        rate = sample_rate
+    return audio, rate

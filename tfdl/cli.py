@@ -1,0 +1,34 @@
+"""Helpers shared by the absl apps: clean errors, a closing summary."""
+
+import sys
+
+from absl import app
+
+from tfdl.errors import InputError
+
+
+def run(main):
+    """`absl.app.run(main)`, printing an `InputError` as one line with exit status 2."""
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(wrapped)
+
+
+def check_positive(flag, value):
+    """Raises InputError naming `--flag` unless `value` > 0."""
+    if value is None or value <= 0:
+        raise InputError(f"--{flag} must be positive. Received: --{flag}={value}")
+
+
+def summary(title, rows):
+    """Prints a closing summary block: a title and aligned `key: value` rows."""
+    width = max(len(k) for k, _ in rows) if rows else 0
+    print(f"\n{title}")
+    for k, v in rows:
+        print(f"  {k.ljust(width)}  {v}")

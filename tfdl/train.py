@@ -1,0 +1,187 @@
+"""Compile and fit with the suite's standard callbacks, and log to TensorBoard.
+
+`fit` gives every app the same run layout inside a `Workdir`: TensorBoard
+logs, the best checkpoint, `BackupAndRestore` (a killed run resumes from its
+last finished epoch), early stopping, examples/sec, and `history.json`.
+"""
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "nadam", "rmsprop", "adamw")
+SCHEDULES = ("constant", "cosine", "exponential")
+
+
+def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", decay_steps=None,
+                   momentum=0.9, weight_decay=None, clipnorm=None):
+    """Builds a Keras optimizer by name.
+
+    Args:
+        name: one of `OPTIMIZERS` ("momentum" is SGD with `momentum`).
+        learning_rate: initial learning rate (> 0).
+        schedule: "constant", "cosine" (decay to 0 over `decay_steps`) or
+            "exponential" (x0.1 over `decay_steps`).
+        decay_steps: total training steps for the schedules.
+        momentum: momentum of "momentum".
+        weight_decay: decoupled weight decay (adamw, or any optimizer that takes it).
+        clipnorm: gradient norm clipping.
+
+    Returns:
+        A `keras.optimizers.Optimizer`.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={name!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={schedule!r}")
+    if not learning_rate or learning_rate <= 0:
+        raise ValueError(f"learning_rate must be positive. Received: "
+                         f"learning_rate={learning_rate}")
+    lr = learning_rate
+    if schedule != "constant":
+        if not decay_steps or decay_steps <= 0:
+            raise ValueError(f"schedule={schedule!r} needs decay_steps > 0. Received: "
+                             f"decay_steps={decay_steps}")
+        if schedule == "cosine":
+            lr = keras.optimizers.schedules.CosineDecay(learning_rate, int(decay_steps))
+        else:
+            lr = keras.optimizers.schedules.ExponentialDecay(learning_rate, int(decay_steps), 0.1)
+    kw = {"learning_rate": lr}
+    if clipnorm:
+        kw["clipnorm"] = clipnorm
+    if weight_decay and name != "adamw":
+        kw["weight_decay"] = weight_decay
+    if name == "sgd":
+        return keras.optimizers.SGD(**kw)
+    if name == "momentum":
+        return keras.optimizers.SGD(momentum=momentum, nesterov=False, **kw)
+    if name == "adam":
+        return keras.optimizers.Adam(**kw)
+    if name == "nadam":
+        return keras.optimizers.Nadam(**kw)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(**kw)
+    return keras.optimizers.AdamW(weight_decay=weight_decay or 1e-4, **kw)
+
+
+class Throughput(keras.callbacks.Callback):
+    """Measures training examples/sec per epoch (training steps only, not validation).
+
+    Args:
+        batch_size: examples per step.
+        examples_per_epoch: exact count for the epoch (handles a short last batch).
+    """
+
+    def __init__(self, batch_size, examples_per_epoch=None):
+        super().__init__()
+        self.batch_size = batch_size
+        self.examples_per_epoch = examples_per_epoch
+        self.per_epoch = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._steps, self._time, self._t0 = 0, 0.0, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._time += time.perf_counter() - self._t0
+        self._steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        n = self._steps * self.batch_size
+        if self.examples_per_epoch:
+            n = min(n, self.examples_per_epoch)
+        rate = n / self._time if self._time else 0.0
+        self.per_epoch.append(rate)
+        if logs is not None:
+            logs["examples_per_sec"] = rate
+
+    @property
+    def steady(self):
+        """Median examples/sec over epochs after the first (which includes tracing)."""
+        rates = self.per_epoch[1:] or self.per_epoch
+        return float(np.median(rates)) if rates else 0.0
+
+
+def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="val_accuracy",
+        mode="max", patience=None, examples_per_epoch=None, steps_per_epoch=None,
+        callbacks=(), backup=True, verbose="auto"):
+    """Fits a compiled model with checkpoints, backup/restore, TensorBoard and throughput.
+
+    After training the model holds the best weights seen on `monitor` (or the
+    last ones without validation data).
+
+    Args:
+        model: a compiled Keras model.
+        train_ds, val_ds: batched `tf.data.Dataset`s (`val_ds` may be None).
+        workdir: a `tfdl.workdir.Workdir`.
+        epochs: maximum epochs (> 0).
+        batch_size: examples per batch (for examples/sec).
+        monitor, mode: quantity for best checkpoint and early stopping.
+        patience: early-stopping patience in epochs, or None for none.
+        examples_per_epoch: exact examples per epoch, for throughput.
+        steps_per_epoch: cap on steps per epoch (smoke runs).
+        callbacks: extra Keras callbacks.
+        backup: use `BackupAndRestore` in `workdir/backup`.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        dict: the Keras history (per-epoch lists) plus `examples_per_sec`
+        (steady-state median) and `train_seconds`; also written to
+        `history.json`.
+    """
+    if not isinstance(epochs, int) or epochs <= 0:
+        raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs}")
+    if val_ds is None and monitor.startswith("val_"):
+        monitor = monitor[4:]
+    speed = Throughput(batch_size, examples_per_epoch)
+    cbs = [speed,
+           keras.callbacks.ModelCheckpoint(str(workdir.checkpoint), monitor=monitor, mode=mode,
+                                           save_best_only=True, save_weights_only=True),
+           keras.callbacks.TensorBoard(str(workdir.tensorboard), histogram_freq=0,
+                                       write_graph=False, profile_batch=0)]
+    if backup:
+        cbs.append(keras.callbacks.BackupAndRestore(str(workdir.backup)))
+    if patience:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    cbs.extend(callbacks)
+    t0 = time.perf_counter()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs,
+                     steps_per_epoch=steps_per_epoch, verbose=verbose,
+                     shuffle=False)  # tf.data pipelines shuffle themselves.
+    seconds = time.perf_counter() - t0
+    if workdir.checkpoint.exists():
+        model.load_weights(str(workdir.checkpoint))
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    history["examples_per_sec"] = speed.per_epoch
+    out = dict(history)
+    out["steady_examples_per_sec"] = speed.steady
+    out["train_seconds"] = seconds
+    workdir.write_json("history.json", out)
+    return out
+
+
+def log_hparams(workdir, hparams, metrics):
+    """Writes one HParams-dashboard session (hyperparameters and final metrics) to TensorBoard."""
+    from tensorboard.plugins.hparams import api as hp
+
+    clean = {k: (v if isinstance(v, (bool, int, float, str)) else str(v))
+             for k, v in hparams.items()}
+    writer = tf.summary.create_file_writer(str(workdir.tensorboard / "hparams"))
+    with writer.as_default():
+        hp.hparams(clean)
+        for k, v in metrics.items():
+            tf.summary.scalar(k, float(v), step=0)
+    writer.flush()
+
+
+def log_image(workdir, tag, png_path, step=0):
+    """Adds a PNG figure (e.g. the confusion matrix) to TensorBoard's Images tab."""
+    image = tf.image.decode_png(tf.io.read_file(str(png_path)), channels=4)
+    writer = tf.summary.create_file_writer(str(workdir.tensorboard / "images"))
+    with writer.as_default():
+        tf.summary.image(tag, image[None], step=step)
+    writer.flush()
