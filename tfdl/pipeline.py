@@ -1,0 +1,70 @@
+"""tf.data pipelines from audio files to fixed-length waveform batches.
+
+Decode (`tf.audio.decode_wav`), resample to the model's rate and pad/trim run
+in parallel `Dataset.map` calls; decoded audio is cached (in memory, or in a
+file given by `cache`), then augmentation (training only), shuffle, batch and
+prefetch. No Python per-example loop.
+"""
+
+import tensorflow as tf
+
+from tfdl import audio
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def load_waveform(path, sample_rate, length=None):
+    """Reads one WAV file in a tf graph: decode, mono, resample to `sample_rate`, pad/trim.
+
+    Args:
+        path: scalar string tensor.
+        sample_rate: target rate (Python int); files at other rates are
+            resampled with `tfio.audio.resample`.
+        length: samples to pad/trim to, or None to keep the length.
+
+    Returns:
+        [samples] float32 tensor in [-1, 1].
+    """
+    wave, rate = audio.decode_wav(tf.io.read_file(path))
+    wave = audio.resample(wave, rate, sample_rate)
+    if length:
+        wave = audio.pad_or_trim(wave, length)
+    return wave
+
+
+def waveform_dataset(paths, labels, *, sample_rate, length, batch_size=32, training=False,
+                     seed=0, cache=True, augment=None, drop_remainder=False):
+    """A batched dataset of (waveform [batch, length], label [batch]).
+
+    Args:
+        paths: list of WAV paths.
+        labels: list of int labels, aligned with `paths`.
+        sample_rate: model sample rate.
+        length: fixed waveform length in samples.
+        batch_size: examples per batch.
+        training: shuffle (seeded, reshuffled each epoch) and apply `augment`.
+        seed: shuffle seed.
+        cache: True caches decoded audio in memory, a string caches to that
+            file, False disables caching.
+        augment: optional `fn(waveform) -> waveform` for training batches,
+            applied after the cache so every epoch sees fresh randomness.
+        drop_remainder: drop a short last batch.
+
+    Returns:
+        A `tf.data.Dataset`.
+    """
+    if len(paths) != len(labels):
+        raise ValueError(f"paths and labels differ in length. Received: {len(paths)} vs "
+                         f"{len(labels)}")
+    if not paths:
+        raise ValueError("waveform_dataset needs at least one file. Received: 0 paths")
+    ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), list(labels)))
+    ds = ds.map(lambda p, y: (load_waveform(p, sample_rate, length), y),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if training:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        if augment is not None:
+            ds = ds.map(lambda x, y: (augment(x), y), num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
