@@ -1,0 +1,1 @@
+"""One absl app per task: `python -m apps.<task>`."""

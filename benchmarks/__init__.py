@@ -1,0 +1,1 @@
+"""Performance and accuracy measurements: each writes JSON and prints a table."""

@@ -1,0 +1,1 @@
+"""Dataset modules: one per dataset (find/download, parse, split)."""
