@@ -26,7 +26,8 @@ def load_waveform(path, sample_rate, length=None):
         [samples] float32 tensor in [-1, 1].
     """
     wave, rate = audio.decode_wav(tf.io.read_file(path))
-    wave = audio.resample(wave, rate, sample_rate)
+    # The per-file rate makes resample a tf.cond whose output has unknown rank: restore it.
+    wave = tf.reshape(audio.resample(wave, rate, sample_rate), [-1])
     if length:
         wave = audio.pad_or_trim(wave, length)
     return wave
