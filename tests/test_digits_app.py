@@ -1,0 +1,158 @@
+"""apps.digits: smoke run on a tiny synthetic FSDD, SavedModel parity, predict, bad inputs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from conftest import sine, write_wav
+from apps import digits as app
+from tfdl.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_fsdd(tmp_path_factory):
+    """2 speakers x 10 digits x 7 takes of 0.3 s tones (digit-dependent pitch), 8 kHz."""
+    root = tmp_path_factory.mktemp("data") / "fsdd"
+    rec = root / "recordings"
+    rng = np.random.default_rng(0)
+    for s, speaker in enumerate(("amy", "ben")):
+        for d in range(10):
+            for t in range(7):
+                x = sine(200 + 150 * d + 20 * s, 0.3, 8000) + rng.normal(0, 0.01, 2400)
+                write_wav(rec / f"{d}_{speaker}_{t}.wav", x.astype(np.float32), 8000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tiny_fsdd, tmp_path_factory):
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    workdir = tmp_path_factory.mktemp("runs") / "digits"
+    noise = tmp_path_factory.mktemp("noise")  # a 16 kHz clip: resampled to 8 kHz for mixing
+    write_wav(noise / "hum.wav", sine(50, 1.0, 16000), 16000)
+    with flagsaver.flagsaver(model="mfcc", epochs=1, steps_per_epoch=2, batch_size=8,
+                             data_dir=str(tiny_fsdd), workdir=str(workdir), augment=True,
+                             noise_dir=str(noise)):
+        app.main(["digits"])
+    return workdir
+
+
+def test_smoke_run_writes_the_workdir(smoke_run):
+    wd = smoke_run
+    for name in ("config.json", "history.json", "metrics.json", "training_curves.png",
+                 "confusion_matrix.png", "waveform_mfcc.png", "checkpoints/best.weights.h5",
+                 "export/saved_model.pb"):
+        assert (wd / name).is_file(), name
+    for sub in ("train", "hparams", "images"):
+        assert any((wd / "tensorboard" / sub).iterdir()), sub
+    metrics = json.loads((wd / "metrics.json").read_text())
+    assert metrics["num_examples"] == 100  # takes 0-4 of 2 speakers x 10 digits
+    assert set(metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert np.array(metrics["confusion_matrix"]).sum() == 100
+    config = json.loads((wd / "config.json").read_text())
+    assert config["model"] == "mfcc" and config["epochs"] == 1
+    assert config["learning_rate"] > 0  # filled from the model's defaults
+    history = json.loads((wd / "history.json").read_text())
+    assert history["steady_examples_per_sec"] > 0
+
+
+def test_saved_model_matches_keras_model(smoke_run):
+    from tfdl import export
+    from tfdl.models import digits
+
+    model = digits.MODELS.build("mfcc")
+    model.load_weights(str(smoke_run / "checkpoints" / "best.weights.h5"))
+    loaded = export.load(smoke_run / "export")
+    for n in (2400, 7000):  # any length: padded or trimmed inside
+        x = np.stack([sine(500, n / 8000, 8000), sine(1200, n / 8000, 8000)])
+        out = loaded.serve(x)
+        np.testing.assert_allclose(out["probabilities"].numpy(), model(x).numpy(),
+                                   rtol=1e-4, atol=1e-5)
+        assert [s.decode() for s in out["label"].numpy()] == [
+            str(i) for i in out["class_id"].numpy()]
+
+
+def test_predict_any_sample_rate(smoke_run, tmp_path, capsys):
+    f16 = write_wav(tmp_path / "digit16k.wav", sine(650, 0.4, 16000), 16000)
+    f8 = write_wav(tmp_path / "digit8k.wav", sine(650, 0.4, 8000), 8000)
+    res = app.predict(smoke_run / "export", [str(f16), str(f8)])
+    out = capsys.readouterr().out
+    assert "digit16k.wav: digit" in out and "digit8k.wav: digit" in out
+    for _, digit, prob in res:
+        assert digit in [str(d) for d in range(10)] and 0.0 <= prob <= 1.0
+    assert res[0][1] == res[1][1]  # same tone at 16 kHz (resampled) and 8 kHz
+    with pytest.raises(InputError, match="no SavedModel"):
+        app.predict(tmp_path, [str(f8)])
+    with pytest.raises(InputError, match="not found"):
+        app.predict(smoke_run / "export", [str(tmp_path / "missing.wav")])
+
+
+def _cfg(**kw):
+    return app.Config(**{"model": "mfcc", "epochs": 1, "steps_per_epoch": 1, **kw})
+
+
+def test_bad_inputs_name_the_flag_or_path(tiny_fsdd, tmp_path):
+    wd = tmp_path / "wd"
+    with pytest.raises(InputError, match="--data_dir does not exist"):
+        app.run(_cfg(data_dir=str(tmp_path / "missing"), workdir=str(wd)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match=str(empty)):
+        app.run(_cfg(data_dir=str(empty), workdir=str(wd)))
+    nowav = tmp_path / "nowav" / "recordings"
+    nowav.mkdir(parents=True)
+    (nowav / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="no FSDD recordings"):
+        app.run(_cfg(data_dir=str(nowav), workdir=str(wd)))
+    badname = tmp_path / "badname" / "recordings"
+    write_wav(badname / "hello.wav", sine(300, 0.1, 8000), 8000)
+    with pytest.raises(InputError, match="hello.wav"):
+        app.run(_cfg(data_dir=str(badname), workdir=str(wd)))
+    corrupt = tmp_path / "corrupt" / "recordings"
+    write_wav(corrupt / "1_amy_0.wav", sine(300, 0.1, 8000), 8000)
+    (corrupt / "2_amy_0.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunkjunk")
+    with pytest.raises(InputError, match="2_amy_0.wav"):
+        app.run(_cfg(data_dir=str(corrupt), workdir=str(wd)))
+    truncated = tmp_path / "truncated" / "recordings"
+    good = write_wav(truncated / "1_amy_0.wav", sine(300, 0.5, 8000), 8000)
+    (truncated / "3_amy_0.wav").write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(InputError, match="3_amy_0.wav"):
+        app.run(_cfg(data_dir=str(truncated), workdir=str(wd)))
+    with pytest.raises(InputError, match="--epochs"):
+        app.run(_cfg(epochs=0, data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--model"):
+        app.run(_cfg(model="nope", data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--test_speakers"):
+        app.run(_cfg(split="speaker", data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--noise_dir"):
+        app.run(_cfg(augment=True, noise_dir=str(tmp_path / "nonoise"),
+                     data_dir=str(tiny_fsdd), workdir=str(wd)))
+    assert not (wd / "metrics.json").exists()
+
+
+def _cli(*args):
+    env = {**os.environ, "TFDL_NO_DOWNLOAD": "1"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the app itself must silence TensorFlow
+    return subprocess.run([sys.executable, "-m", "apps.digits", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
+    r = _cli("--epochs=0", f"--workdir={tmp_path / 'wd'}")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: --epochs must be positive. Received: --epochs=0"]
+    r = _cli("--model=nope")
+    assert r.returncode != 0
+    assert "--model" in r.stderr.strip().splitlines()[0]
+    assert "Traceback" not in r.stderr and "oneDNN" not in r.stderr
+    assert not (tmp_path / "wd" / "metrics.json").exists()

@@ -1,0 +1,85 @@
+"""Digit models: golden parameter counts, raw input of any length, adaptation, kwargs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdl.models import digits
+
+# Trainable parameters (PyTorch's `sum(p.nelement() for p in net.parameters())`
+# convention) and all weights incl. BN / Normalization statistics.
+GOLDEN = {
+    "plain": (1_532_090, 1_532_093),
+    "dropout": (1_532_090, 1_532_093),
+    "batchnorm": (1_532_594, 1_533_101),
+    "mfcc": (80_546, 80_685),
+    "compact": (98_682, 99_243),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_parameter_counts(name):
+    model = digits.MODELS.build(name)
+    assert (digits.trainable_params(model), model.count_params()) == GOLDEN[name]
+
+
+def test_registry_names():
+    assert set(digits.MODELS.names()) == set(GOLDEN)
+    assert set(digits.DEFAULTS) == set(GOLDEN)
+
+
+def test_reference_layer_shapes():
+    # The reference notebook's shapes: 6000 -> ... -> 32 x 371 = 11872 into the dense layers.
+    model = digits.MODELS.build("plain")
+    assert model.get_layer("flatten").output.shape[-1] == 11872
+    mfcc = digits.MODELS.build("mfcc")
+    assert tuple(mfcc.get_layer("image").output.shape[1:]) == (13, 74, 1)
+    assert mfcc.get_layer("flatten").output.shape[-1] == 512
+
+
+@pytest.mark.parametrize("name", ["plain", "mfcc", "compact"])
+@pytest.mark.parametrize("length", [2000, 12000])
+def test_any_length_waveform(name, length):
+    model = digits.MODELS.build(name)
+    out = model(np.random.default_rng(0).normal(0, 0.1, (2, length)).astype(np.float32))
+    assert out.shape == (2, 10)
+    np.testing.assert_allclose(out.numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+def test_adapt_uses_the_given_data_only():
+    model = digits.MODELS.build("mfcc")
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.2, (12, 6000)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(12, np.int32))).batch(5)
+    assert digits.adapt(model, ds) == 1
+    from tfdl.features import mfcc
+
+    feats = mfcc(x, 8000).numpy().reshape(-1, 13)
+    norm = model.get_layer("normalization")
+    np.testing.assert_allclose(np.ravel(norm.mean), feats.mean(0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(np.ravel(norm.variance), feats.var(0), rtol=1e-3, atol=1e-3)
+
+
+def test_builder_kwargs_for_tuning():
+    m = digits.MODELS.build("batchnorm", filters=(4, 8), dense=(32,), kernel_size=3,
+                            activation="elu", dropout=0.2)
+    assert m(np.zeros((1, 6000), np.float32)).shape == (1, 10)
+    c = digits.MODELS.build("compact", filters=8, depth=2, num_mel_bins=32, dropout=0.0,
+                            batchnorm=False, num_classes=5)
+    assert c(np.zeros((1, 4000), np.float32)).shape == (1, 5)
+    m2 = digits.MODELS.build("mfcc", filters=(4, 4, 4), dense=(16,), normalize=False)
+    assert m2(np.zeros((1, 6000), np.float32)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    ("plain", {"filters": ()}, "filters"),
+    ("plain", {"dropout": 1.0}, "dropout"),
+    ("compact", {"depth": 0}, "depth"),
+    ("mfcc", {"filters": (8, 16)}, "filters"),
+    ("plain", {"num_classes": 1}, "num_classes"),
+])
+def test_bad_builder_arguments(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        digits.MODELS.build(name, **kwargs)
+    with pytest.raises(ValueError, match="unknown digits model"):
+        digits.MODELS.build("nope")

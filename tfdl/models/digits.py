@@ -1,0 +1,274 @@
+"""Spoken-digit classifiers (FSDD, 8 kHz): the course reference's networks and our own.
+
+Every builder returns an uncompiled functional Keras model that takes a batch
+of raw float waveforms of any length (`[batch, samples]`, 8 kHz, in [-1, 1])
+and returns class probabilities `[batch, num_classes]`. Padding/trimming
+(`PadOrTrim`), features (`MFCC`, `LogMel`) and normalisation live inside the
+model, so an exported SavedModel takes raw audio.
+
+Models (registry `MODELS`):
+    plain: the reference 1-D CNN on 6000 samples (0.75 s): Conv1D 4/8/16/32,
+        kernel 5, valid, ReLU, average-pool 2; Dense 128/64/10. 1,532,090
+        trainable parameters, as the reference's PyTorch count.
+    dropout: `plain` with Dropout(0.5) after both hidden dense layers.
+    batchnorm: `plain` with batch normalisation after every conv and hidden
+        dense layer (before the ReLU), as the reference's `net_batchnorm`.
+    mfcc: the reference's `net_batchnorm_mfcc`, a 2-D CNN on the 13 x 74
+        python_speech_features MFCC of 6000 samples.
+    compact: ours: a log-mel CNN with batch norm, max-pooling blocks and
+        global average pooling (about 0.1 M parameters).
+
+All builders take keyword arguments only, so a keras-tuner HyperModel can call
+them with tunable values (`MODELS.build(name, **hp_values)`); each docstring
+lists its tunable kwargs.
+
+`Normalization` layers inside the models start as identity (mean 0, variance
+1); call `adapt(model, train_ds)` on the training split before fitting so the
+statistics come from training data only.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdl.features import MFCC, LogMel, PadOrTrim
+from tfdl.models.registry import Registry
+
+MODELS = Registry("digits")
+SAMPLE_RATE = 8000
+
+# Default training hyperparameters per model: the ones the benchmark used to
+# reach the README's accuracies (`apps.digits` takes these unless a flag is given).
+DEFAULTS = {
+    "plain": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, schedule="cosine",
+                  augment=True),
+    "dropout": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
+                    schedule="cosine", augment=True),
+    "batchnorm": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
+                      schedule="cosine", augment=True),
+    "mfcc": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
+                 schedule="cosine", augment=True),
+    "compact": dict(optimizer="adam", learning_rate=3e-3, epochs=40, batch_size=32,
+                    schedule="cosine", augment=True),
+}
+
+
+def _check(name, value, ok, what):
+    if not ok:
+        raise ValueError(f"{name} must be {what}. Received: {name}={value!r}")
+
+
+def _as_tuple(name, value):
+    value = (value,) if isinstance(value, int) else tuple(value)
+    _check(name, value, value and all(isinstance(v, int) and v > 0 for v in value),
+           "a positive int or a non-empty sequence of positive ints")
+    return value
+
+
+def _common(num_classes, length, dropout):
+    _check("num_classes", num_classes, isinstance(num_classes, int) and num_classes >= 2,
+           "an int >= 2")
+    _check("length", length, isinstance(length, int) and length > 0, "a positive int")
+    _check("dropout", dropout, 0.0 <= dropout < 1.0, "in [0, 1)")
+
+
+def _head(x, dense, dropout, batchnorm, activation, num_classes):
+    for i, units in enumerate(dense):
+        x = keras.layers.Dense(units, name=f"dense{i + 1}")(x)
+        if batchnorm:
+            x = keras.layers.BatchNormalization(name=f"dense{i + 1}_bn")(x)
+        x = keras.layers.Activation(activation, name=f"dense{i + 1}_{activation}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dense{i + 1}_dropout")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+
+
+def reference_cnn(*, num_classes=10, length=6000, filters=(4, 8, 16, 32), kernel_size=5,
+                  pool_size=2, dense=(128, 64), dropout=0.0, batchnorm=False, activation="relu",
+                  normalize=True, name="reference_cnn"):
+    """The reference's 1-D CNN on raw waveforms.
+
+    Args (all tunable):
+        num_classes: output classes.
+        length: samples the waveform is padded/trimmed to (6000 = 0.75 s at 8 kHz).
+        filters: channels of each Conv1D (one conv + pool block per entry).
+        kernel_size: Conv1D kernel (valid padding, stride 1).
+        pool_size: average-pool size and stride after each conv.
+        dense: units of the hidden dense layers.
+        dropout: dropout rate after each hidden dense layer (0 = none).
+        batchnorm: BatchNormalization after every conv and hidden dense layer.
+        activation: Keras activation name.
+        normalize: a `Normalization(axis=None)` (one mean/variance over all
+            training samples, adapted by `adapt`) before the first conv.
+        name: model name.
+
+    Returns:
+        Uncompiled `keras.Model`: [batch, samples] -> [batch, num_classes].
+    """
+    _common(num_classes, length, dropout)
+    filters = _as_tuple("filters", filters)
+    dense = tuple(dense)
+    _check("kernel_size", kernel_size, isinstance(kernel_size, int) and kernel_size > 0,
+           "a positive int")
+    inputs = keras.Input(shape=(None,), name="waveform")
+    x = PadOrTrim(length, name="pad_or_trim")(inputs)
+    if normalize:
+        x = keras.layers.Normalization(axis=None, name="normalization")(x)
+    x = keras.layers.Reshape((length, 1), name="channels")(x)
+    for i, f in enumerate(filters):
+        x = keras.layers.Conv1D(f, kernel_size, name=f"conv{i + 1}")(x)
+        if batchnorm:
+            x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+        x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
+        x = keras.layers.AveragePooling1D(pool_size, name=f"pool{i + 1}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = _head(x, dense, dropout, batchnorm, activation, num_classes)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@MODELS.register("plain")
+def plain(**kwargs):
+    """The reference 1-D CNN (`reference_cnn` defaults): 1,532,090 trainable parameters."""
+    return reference_cnn(**{"name": "plain", **kwargs})
+
+
+@MODELS.register("dropout")
+def dropout(**kwargs):
+    """The reference 1-D CNN with Dropout(0.5) after each hidden dense layer (`reference_cnn`)."""
+    return reference_cnn(**{"name": "dropout", "dropout": 0.5, **kwargs})
+
+
+@MODELS.register("batchnorm")
+def batchnorm(**kwargs):
+    """The reference 1-D CNN with batch normalisation (`reference_cnn(batchnorm=True)`)."""
+    return reference_cnn(**{"name": "batchnorm", "batchnorm": True, **kwargs})
+
+
+@MODELS.register("mfcc")
+def mfcc(*, num_classes=10, length=6000, sample_rate=SAMPLE_RATE, num_coefficients=13,
+         filters=(8, 16, 32), dense=(128, 64), dropout=0.0, batchnorm=True, activation="relu",
+         normalize=True, name="mfcc"):
+    """The reference's `net_batchnorm_mfcc`: a 2-D CNN on python_speech_features MFCC.
+
+    6000 samples give 74 frames x 13 coefficients (25 ms / 10 ms frames, 26
+    filters, pre-emphasis 0.97, lifter 22, log energy in c0), laid out as a
+    13 x 74 image: Conv2D(8, (2, 3)) + BN + ReLU + AvgPool 2; Conv2D(16, 3) +
+    BN + ReLU; Conv2D(32, 3) + BN + ReLU + AvgPool 2; Dense 128/64/10.
+
+    Args (all tunable):
+        num_classes, length, dense, dropout, batchnorm, activation, name: as
+            `reference_cnn`.
+        sample_rate: waveform sample rate (sets the MFCC frame sizes).
+        num_coefficients: MFCC coefficients (the image height).
+        filters: channels of the three Conv2D layers.
+        normalize: a per-coefficient `Normalization` of the MFCC, adapted
+            on the training split by `adapt`.
+
+    Returns:
+        Uncompiled `keras.Model`: [batch, samples] -> [batch, num_classes].
+    """
+    _common(num_classes, length, dropout)
+    filters = _as_tuple("filters", filters)
+    _check("filters", filters, len(filters) == 3, "three ints")
+    inputs = keras.Input(shape=(None,), name="waveform")
+    x = PadOrTrim(length, name="pad_or_trim")(inputs)
+    x = MFCC(sample_rate=sample_rate, num_coefficients=num_coefficients, name="mfcc")(x)
+    if normalize:
+        x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    x = keras.layers.Permute((2, 1), name="coefficients_by_frames")(x)
+    x = keras.layers.Reshape((num_coefficients, -1, 1), name="image")(x)
+    specs = [((2, 3), True), (3, False), (3, True)]
+    for i, (f, (k, pool)) in enumerate(zip(filters, specs)):
+        x = keras.layers.Conv2D(f, k, name=f"conv{i + 1}")(x)
+        if batchnorm:
+            x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+        x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
+        if pool:
+            x = keras.layers.AveragePooling2D(2, name=f"pool{i + 1}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = _head(x, tuple(dense), dropout, False, activation, num_classes)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@MODELS.register("compact")
+def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bins=40,
+            frame_length=200, frame_step=80, filters=16, depth=4, kernel_size=3,
+            dropout=0.2, batchnorm=True, activation="relu", normalize=True, name="compact"):
+    """Ours: a compact CNN on log-mel spectrograms with batch norm and global pooling.
+
+    Log-mel (25 ms / 10 ms frames, 40 bins) -> per-bin `Normalization` ->
+    `depth` blocks of Conv2D(3x3, same) + BN + activation + MaxPool 2 (the
+    last block without pooling), filters doubling from `filters` (capped at
+    8x) -> global average pooling -> dropout -> Dense softmax.
+
+    Args (all tunable):
+        num_classes, length, dropout, batchnorm, activation, name: as
+            `reference_cnn` (`length` default 8000 = 1 s, which covers 99 % of
+            FSDD recordings without trimming).
+        sample_rate: waveform sample rate.
+        num_mel_bins: mel bands.
+        frame_length, frame_step: STFT frame and hop in samples.
+        filters: channels of the first block.
+        depth: number of conv blocks (>= 1).
+        kernel_size: square conv kernel.
+        normalize: per-mel-bin `Normalization` adapted on the training split.
+
+    Returns:
+        Uncompiled `keras.Model`: [batch, samples] -> [batch, num_classes].
+    """
+    _common(num_classes, length, dropout)
+    _check("depth", depth, isinstance(depth, int) and depth >= 1, "an int >= 1")
+    _check("filters", filters, isinstance(filters, int) and filters > 0, "a positive int")
+    inputs = keras.Input(shape=(None,), name="waveform")
+    x = PadOrTrim(length, name="pad_or_trim")(inputs)
+    x = LogMel(sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
+               num_mel_bins=num_mel_bins, lower_edge_hertz=20.0, name="log_mel")(x)
+    if normalize:
+        x = keras.layers.Normalization(axis=-1, name="normalization")(x)
+    x = keras.layers.Reshape((-1, num_mel_bins, 1), name="image")(x)
+    for i in range(depth):
+        f = filters * min(2 ** i, 8)
+        x = keras.layers.Conv2D(f, kernel_size, padding="same", use_bias=not batchnorm,
+                                name=f"conv{i + 1}")(x)
+        if batchnorm:
+            x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+        x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
+        if i < depth - 1:
+            x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def trainable_params(model):
+    """Number of trainable weights (what PyTorch's `sum(p.nelement() for p in net.parameters())`
+    counts: batch-norm running statistics and normalisation statistics are not included)."""
+    return int(sum(int(tf.size(w)) for w in model.trainable_weights))
+
+
+def adapt(model, dataset, max_batches=None):
+    """Adapts every `keras.layers.Normalization` in `model` on `dataset` (training split only).
+
+    The features each layer sees are computed by the model's own layers in
+    front of it, so the statistics match what the layer gets at run time.
+
+    Args:
+        model: a model from this module.
+        dataset: batched `tf.data.Dataset` of (waveforms, labels) or waveforms,
+            without augmentation.
+        max_batches: optional cap on batches used.
+
+    Returns:
+        The number of Normalization layers adapted.
+    """
+    layers = [la for la in model.layers if isinstance(la, keras.layers.Normalization)]
+    for layer in layers:
+        front = keras.Model(model.inputs, layer.input)
+        ds = dataset.map(lambda x, *_: x) if isinstance(dataset.element_spec, tuple) else dataset
+        if max_batches:
+            ds = ds.take(max_batches)
+        feats = np.concatenate([front(x, training=False).numpy() for x in ds], axis=0)
+        layer.adapt(feats)
+    return len(layers)
