@@ -1,0 +1,408 @@
+"""Frame-level phoneme classifiers (CMU 11-785 HW1P2 recipes) and their registry.
+
+Every builder returns an uncompiled functional Keras model mapping context
+windows `[batch, 2 * context + 1, num_features]` (normalised MFCC frames) to
+phone probabilities `[batch, num_classes]` (softmax). Shared keyword
+arguments, so the tuning HyperModel can call any builder the same way:
+
+    num_classes   phones in the vocabulary (required)
+    num_features  MFCC dimensions per frame (13)
+    context       K: frames on each side of the centre frame (0 = single frame)
+    width         hidden units per layer (the bottleneck's inner width)
+    depth         hidden layers (mlp) or residual blocks (resnet_*)
+    dropout       dropout rate after every hidden layer / block (0 = none)
+
+Models:
+    logistic            multinomial logistic regression on the flattened window
+    mlp                 [Dense -> BatchNorm -> GELU -> Dropout] x depth: the
+                        reference recipe (batch-norm after every layer, GELU)
+    resnet_basic        Dense stem, then He et al.'s basic block as in the
+                        reference: Dense-BN-ReLU-Dense-BN, + identity, ReLU
+    resnet_bottleneck   Dense stem, then the bottleneck block: Dense(w)-BN-ReLU-
+                        Dense(w)-BN-ReLU-Dense(4w)-BN, + residual, ReLU; the
+                        residual is a Dense(4w) projection (the reference's
+                        `self.residual`) when the input width differs, identity
+                        otherwise, so blocks stack
+"""
+
+import keras
+
+from tfdl.models.registry import Registry
+
+MODELS = Registry("phonemes")
+
+
+def _inputs(context, num_features):
+    if context < 0 or int(context) != context:
+        raise ValueError(f"context must be an integer >= 0. Received: context={context}")
+    if num_features <= 0:
+        raise ValueError(f"num_features must be positive. Received: num_features={num_features}")
+    frames = 2 * int(context) + 1
+    x = keras.Input((frames, num_features), name="windows")
+    return x, keras.layers.Flatten(name="flatten")(x)
+
+
+def _head(h, num_classes):
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
+    return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(h)
+
+
+def _check(width, depth, dropout):
+    if width <= 0 or depth < 0:
+        raise ValueError(f"width must be positive and depth >= 0. Received: width={width}, "
+                         f"depth={depth}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+
+
+@MODELS.register("logistic")
+def logistic(num_classes, num_features=13, context=0, **unused):
+    """Multinomial logistic regression (one Dense softmax) on the flattened window.
+
+    Extra keyword arguments (width, depth, dropout) are accepted and ignored so
+    all builders share one call signature.
+    """
+    x, h = _inputs(context, num_features)
+    return keras.Model(x, _head(h, num_classes), name="logistic")
+
+
+@MODELS.register("mlp")
+def mlp(num_classes, num_features=13, context=0, width=512, depth=3, dropout=0.1,
+        activation="gelu"):
+    """The reference MLP: [Dense -> BatchNorm -> activation -> Dropout] x depth -> softmax."""
+    _check(width, depth, dropout)
+    x, h = _inputs(context, num_features)
+    for i in range(depth):
+        h = keras.layers.Dense(width, name=f"dense{i}")(h)
+        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
+        h = keras.layers.Activation(activation, name=f"{activation}{i}")(h)
+        if dropout:
+            h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
+    return keras.Model(x, _head(h, num_classes), name="mlp")
+
+
+def _stem(h, width, dropout):
+    h = keras.layers.Dense(width, name="stem_dense")(h)
+    h = keras.layers.BatchNormalization(name="stem_bn")(h)
+    h = keras.layers.Activation("relu", name="stem_relu")(h)
+    return keras.layers.Dropout(dropout, name="stem_dropout")(h) if dropout else h
+
+
+def basic_block(h, width, name, dropout=0.0):
+    """Reference BasicBlock: relu(BN(W1 relu(BN(W0 x))) + x)."""
+    r = h
+    z = keras.layers.Dense(width, name=f"{name}_dense0")(h)
+    z = keras.layers.BatchNormalization(name=f"{name}_bn0")(z)
+    z = keras.layers.Activation("relu", name=f"{name}_relu0")(z)
+    z = keras.layers.Dense(width, name=f"{name}_dense1")(z)
+    z = keras.layers.BatchNormalization(name=f"{name}_bn1")(z)
+    h = keras.layers.Add(name=f"{name}_add")([z, r])
+    h = keras.layers.Activation("relu", name=f"{name}_relu1")(h)
+    return keras.layers.Dropout(dropout, name=f"{name}_dropout")(h) if dropout else h
+
+
+def bottleneck_block(h, width, name, dropout=0.0, expansion=4):
+    """Reference Bottleneck: relu(BN(W2 relu(BN(W1 relu(BN(W0 x))))) + R x), 4x expansion."""
+    out = width * expansion
+    r = h if h.shape[-1] == out else keras.layers.Dense(out, name=f"{name}_residual")(h)
+    z = h
+    for i, units in enumerate((width, width, out)):
+        z = keras.layers.Dense(units, name=f"{name}_dense{i}")(z)
+        z = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(z)
+        if i < 2:
+            z = keras.layers.Activation("relu", name=f"{name}_relu{i}")(z)
+    h = keras.layers.Add(name=f"{name}_add")([z, r])
+    h = keras.layers.Activation("relu", name=f"{name}_relu")(h)
+    return keras.layers.Dropout(dropout, name=f"{name}_dropout")(h) if dropout else h
+
+
+@MODELS.register("resnet_basic")
+def resnet_basic(num_classes, num_features=13, context=0, width=512, depth=2, dropout=0.1):
+    """Dense stem to `width`, then `depth` basic residual blocks, then softmax."""
+    _check(width, depth, dropout)
+    x, h = _inputs(context, num_features)
+    h = _stem(h, width, dropout)
+    for i in range(depth):
+        h = basic_block(h, width, f"block{i}", dropout)
+    return keras.Model(x, _head(h, num_classes), name="resnet_basic")
+
+
+@MODELS.register("resnet_bottleneck")
+def resnet_bottleneck(num_classes, num_features=13, context=0, width=128, depth=2, dropout=0.1):
+    """Dense stem to `width`, then `depth` bottleneck blocks (inner `width`, out 4x), softmax."""
+    _check(width, depth, dropout)
+    x, h = _inputs(context, num_features)
+    h = _stem(h, width, dropout)
+    for i in range(depth):
+        h = bottleneck_block(h, width, f"block{i}", dropout)
+    return keras.Model(x, _head(h, num_classes), name="resnet_bottleneck")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def train_member(name, train_frames, val_frames, *, num_classes, workdir, context=0, stride=1,
+                 width=512, depth=3, dropout=0.1, epochs=10, batch_size=512,
+                 learning_rate=1e-3, schedule="cosine", patience=3, frames_per_epoch=None,
+                 seed=0, verbose="auto"):
+    """Builds, compiles (Adam) and fits one registered model on packed frames.
+
+    Args:
+        name: a `MODELS` name.
+        train_frames, val_frames: `tfdl.datasets.phonemes.FrameSet`s (val may be None).
+        num_classes: phones in the vocabulary.
+        workdir: a `tfdl.workdir.Workdir` for this member (checkpoints, TensorBoard,
+            history.json).
+        context, stride: window of +-context frames, every `stride`-th frame.
+        width, depth, dropout: builder hyperparameters (see the module docstring).
+        epochs, batch_size, learning_rate, schedule, patience: optimisation
+            (Adam; "cosine" decays over all steps; early stopping on val accuracy).
+        frames_per_epoch: training frames drawn per epoch (a fresh random subset
+            each time), or None for all of them.
+        seed: weights and shuffling seed.
+
+    Returns:
+        (model with the best validation weights, history dict from `tfdl.train.fit`).
+    """
+    import keras
+
+    from tfdl.datasets import phonemes as data
+    from tfdl.train import fit, make_optimizer
+
+    keras.utils.set_random_seed(seed)
+    model = MODELS.build(name, num_classes=num_classes,
+                         num_features=train_frames.features.shape[1], context=context,
+                         width=width, depth=depth, dropout=dropout)
+    n = len(train_frames)
+    per_epoch = min(frames_per_epoch or n, n)
+    steps = max(1, per_epoch // batch_size)
+    model.compile(optimizer=make_optimizer("adam", learning_rate, schedule,
+                                           decay_steps=epochs * steps),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train_ds = data.frame_dataset(train_frames, context, stride, batch_size, training=True,
+                                  seed=seed)
+    val_ds = (data.frame_dataset(val_frames, context, stride, 4 * batch_size)
+              if val_frames is not None and len(val_frames) else None)
+    history = fit(model, train_ds, val_ds, workdir=workdir, epochs=epochs,
+                  batch_size=batch_size, patience=patience, steps_per_epoch=steps,
+                  examples_per_epoch=steps * batch_size, verbose=verbose)
+    return model, history
+
+
+def predict(model, frames, context, stride=1, batch_size=4096):
+    """[N, classes] probabilities for every frame of a `FrameSet`."""
+    import numpy as np
+
+    from tfdl.datasets import phonemes as data
+
+    ds = data.frame_dataset(frames, context, stride, batch_size).map(lambda x, y: x)
+    return np.asarray(model.predict(ds, verbose=0), np.float32)
+
+
+# ----------------------------------------------------------------------------- the app's run
+
+
+def export_utterance_model(members, weights, export_dir, labels, context, stride=1,
+                           num_features=13):
+    """Exports members as one SavedModel taking a whole utterance of raw features.
+
+    The `serve` endpoint takes `[frames, num_features]` float32 (un-normalised
+    MFCC, one utterance) and does everything inside: per-utterance cepstral
+    mean/variance normalisation, zero padding, context-window gathering, every
+    member's forward pass and the weighted probability average. It returns
+    `probabilities` [frames, classes], `class_id` [frames] and `label`
+    [frames] (phone strings).
+
+    Args:
+        members: Keras models taking `[batch, 2K+1, D]` windows.
+        weights: one weight per member (normalised here).
+        export_dir: output folder.
+        labels: phone names, index-aligned with the outputs.
+        context, stride: the members' window.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfdl.datasets import phonemes as data
+
+    w = np.asarray(weights, np.float32)
+    w = w / w.sum()
+    table = tf.constant([str(p) for p in labels])
+    offsets = tf.constant(data.window_offsets(context, stride))
+    pad = context * stride
+
+    def serve(x):
+        x = data.cmvn_tf(x)
+        padded = tf.pad(x, [[pad, pad], [0, 0]])
+        centers = tf.range(tf.shape(x)[0], dtype=tf.int64) + pad
+        windows = data.gather_windows(padded, centers, offsets)
+        probs = tf.add_n([float(wi) * m(windows, training=False) for wi, m in zip(w, members)])
+        ids = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        return {"probabilities": probs, "class_id": ids, "label": tf.gather(table, ids)}
+
+    archive = keras.export.ExportArchive()
+    for m in members:
+        archive.track(m)
+    archive.add_endpoint("serve", serve, input_signature=[
+        tf.TensorSpec([None, num_features], tf.float32, name="mfcc")])
+    archive.write_out(str(export_dir), verbose=False)
+    return str(export_dir)
+
+
+def plot_phone_sequence(true_ids, pred_ids, labels, frame_period, path, title=""):
+    """One utterance's true and predicted phone sequences as labelled coloured segments."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(2, 1, figsize=(14, 3.2), sharex=True)
+    cmap = plt.get_cmap("tab20")
+    for ax, ids, name in ((axes[0], true_ids, "true"), (axes[1], pred_ids, "predicted")):
+        ids = np.asarray(ids)
+        change = np.flatnonzero(np.diff(ids)) + 1
+        starts = np.concatenate([[0], change])
+        stops = np.concatenate([change, [len(ids)]])
+        for a, b in zip(starts, stops):
+            c = int(ids[a])
+            ax.axvspan(a * frame_period, b * frame_period, color=cmap(c % 20), alpha=0.8, lw=0)
+            if (b - a) * frame_period >= 0.03:
+                ax.text((a + b) / 2 * frame_period, 0.5, labels[c], ha="center", va="center",
+                        fontsize=7)
+        ax.set_yticks([])
+        ax.set_ylabel(name)
+    axes[1].set_xlabel("time (s)")
+    axes[0].set_xlim(0, len(true_ids) * frame_period)
+    acc = float(np.mean(np.asarray(true_ids) == np.asarray(pred_ids)))
+    fig.suptitle(f"{title}  (frame accuracy {acc:.1%})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def member_names(models):
+    """Unique member names: ("mlp", "mlp", "logistic") -> ["mlp_0", "mlp_1", "logistic"]."""
+    from collections import Counter
+
+    counts, seen, out = Counter(models), Counter(), []
+    for m in models:
+        out.append(f"{m}_{seen[m]}" if counts[m] > 1 else m)
+        seen[m] += 1
+    return out
+
+
+def train_and_evaluate(config):
+    """The `apps.phonemes` run: data -> members -> ensemble rules -> figures -> export.
+
+    Args:
+        config: an `apps.phonemes.Config` (any object with its attributes).
+
+    Returns:
+        The metrics dict also written (last) to `metrics.json`.
+    """
+    import time
+
+    import numpy as np
+
+    from tfdl import ensemble, metrics, plots
+    from tfdl.datasets import phonemes as data
+    from tfdl.train import log_hparams, log_image
+    from tfdl.workdir import Workdir
+
+    t0 = time.perf_counter()
+    wd = Workdir(config.workdir)
+    wd.write_json("config.json", config)
+    root = data.find(config.data_dir)
+    corpus = data.load_corpus(root, config.layout, config.max_utterances, config.tolerance)
+    data.apply_phone_map(corpus, data.parse_phone_map(config.phone_map))
+    phones = corpus.phone_set()
+    index = data.check_vocabulary(corpus, phones)
+    split = data.split_utterances(len(corpus.utterances), config.test_utterances,
+                                  config.val_utterances, config.seed)
+    pad = config.context * config.stride
+    sets = {k: data.pack([corpus.utterances[i] for i in v], index, pad) for k, v in split.items()}
+    print(f"{len(corpus.utterances)} utterances ({corpus.layout}, {corpus.frame_period * 1e3:g} ms "
+          f"frames, {corpus.num_frames} frames, {len(phones)} phones): "
+          + ", ".join(f"{k} {len(split[k])} utt / {len(s)} frames" for k, s in sets.items()))
+    wd.write_json("phones.json", phones)
+
+    names = member_names(config.models)
+    models, results, val_probs, test_probs = [], {}, [], []
+    for i, (name, arch) in enumerate(zip(names, config.models)):
+        print(f"\n== member {name} ({arch}, context +-{config.context} x{config.stride})")
+        mwd = Workdir(wd.path("members", name))
+        model, history = train_member(
+            arch, sets["train"], sets["val"], num_classes=len(phones), workdir=mwd,
+            context=config.context, stride=config.stride, width=config.width,
+            depth=config.depth, dropout=config.dropout, epochs=config.epochs,
+            batch_size=config.batch_size, learning_rate=config.learning_rate,
+            schedule=config.schedule, patience=config.patience,
+            frames_per_epoch=config.frames_per_epoch, seed=config.seed + i)
+        plots.training_curves(history, mwd.path("training_curves.png"), title=name)
+        vp = predict(model, sets["val"], config.context, config.stride) if len(sets["val"]) else None
+        tp = predict(model, sets["test"], config.context, config.stride)
+        acc = float(np.mean(tp.argmax(1) == sets["test"].labels))
+        results[name] = {"model": arch, "test_frame_accuracy": acc,
+                         "val_frame_accuracy": (float(np.mean(vp.argmax(1) == sets["val"].labels))
+                                                if vp is not None else None),
+                         "train_frames_per_sec": history["steady_examples_per_sec"],
+                         "epochs_run": len(history.get("loss", [])),
+                         "train_seconds": history["train_seconds"],
+                         "params": int(model.count_params())}
+        models.append(model)
+        test_probs.append(tp)
+        if vp is not None:
+            val_probs.append(vp)
+        print(f"   {name}: test frame accuracy {acc:.4f}")
+
+    y = sets["test"].labels
+    if len(models) > 1:
+        rules = ensemble.evaluate(np.stack(test_probs), y,
+                                  np.stack(val_probs) if val_probs else None,
+                                  sets["val"].labels if val_probs else None)
+        weights = rules["weights"]
+        final_pred = rules["weighted_average"]["predictions"]
+        ens = {r: rules[r]["accuracy"] for r in ensemble.RULES}
+        ens["weights"] = dict(zip(names, weights))
+        final_name = "ensemble (weighted_average)"
+    else:
+        weights, ens = [1.0], None
+        final_pred = test_probs[0].argmax(1)
+        final_name = names[0]
+    report = metrics.classification_report(y, final_pred, phones)
+    wd.write_json("report.json", report)
+    cm_png = plots.confusion_matrix(report["confusion_matrix"], phones,
+                                    wd.path("confusion_matrix.png"),
+                                    title=f"{final_name}: test frames")
+    log_image(wd, "confusion_matrix", cm_png)
+    # The figure shows the first test utterance, predicted by the final (exported) predictor.
+    utt, first, stop = sets["test"].spans[0]
+    seq_png = plot_phone_sequence(y[first:stop], final_pred[first:stop], phones,
+                                  corpus.frame_period, wd.path("phone_sequence.png"),
+                                  title=f"{utt}: {final_name}")
+    log_image(wd, "phone_sequence", seq_png)
+
+    export_utterance_model(models, weights, wd.export, phones, config.context, config.stride,
+                           corpus.num_features)
+    out = {
+        "frame_accuracy": report["accuracy"],
+        "predictor": final_name,
+        "members": results,
+        "ensemble": ens,
+        "per_phone_accuracy": report["per_class_accuracy"],
+        "num_phones": len(phones),
+        "frame_period_ms": corpus.frame_period * 1e3,
+        "frames": {k: len(s) for k, s in sets.items()},
+        "utterances": {k: int(len(v)) for k, v in split.items()},
+        "test_utterances": [s[0] for s in sets["test"].spans],
+        "export": str(wd.export),
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    log_hparams(wd, {k: v for k, v in vars(config).items()},
+                {"frame_accuracy": report["accuracy"]})
+    wd.write_json("metrics.json", out)
+    return out
