@@ -1,0 +1,366 @@
+r"""Spoken-digits benchmark: accuracy, leave-one-speaker-out, training and input-pipeline speed.
+
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits                  # everything
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=pipeline,throughput
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=accuracy --models=mfcc
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=loso --loso_model=compact
+
+Parts (each merges its numbers into `benchmarks/results/digits.json`, so they
+can run separately; the Markdown table printed at the end covers all parts
+recorded so far):
+    accuracy: `apps.digits` with each model's default flags on the official
+        split (takes 0-4 test); targets mfcc >= 99.0 %, batchnorm >= 97 %,
+        best >= 99.5 %.
+    loso: leave-one-speaker-out mean accuracy of `--loso_model` (target >= 93 %).
+    throughput: training examples/sec at batch 32 of `batchnorm` and `mfcc`
+        (Keras, as the app trains them: raw waveforms in, MFCC inside the
+        model) against a plain PyTorch CPU loop of the same networks as the
+        reference notebook trains them (DataLoader over preloaded tensors;
+        MFCC precomputed for the mfcc net). Needs `pip install torch`
+        (benchmark only; skipped with a note otherwise). Goal >= 1.5x.
+    pipeline: decode + MFCC of all 2,500 files with tf.data (first pass and
+        cached pass) against a Python loop with scipy + python_speech_features
+        (the reference's way). Goal >= 4x on the first pass.
+
+Every part records wall time and `os.getloadavg()`: other jobs on the same
+CPU slow the numbers down.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import tfdl  # noqa: F401  (quiet TensorFlow)
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("parts", ["pipeline", "throughput", "accuracy", "loso"],
+                  "Parts to run: pipeline, throughput, accuracy, loso.")
+flags.DEFINE_list("models", ["mfcc", "batchnorm", "compact"], "Models for the accuracy part.")
+flags.DEFINE_string("loso_model", "compact", "Model for the leave-one-speaker-out part.")
+flags.DEFINE_integer("loso_epochs", None, "Epochs per LOSO fold (default: the model's).")
+flags.DEFINE_integer("throughput_epochs", 3, "Epochs timed per framework (first is warm-up).")
+flags.DEFINE_string("data_dir", None, "FSDD folder (default: $TFDL_DATA_DIR/fsdd).")
+flags.DEFINE_string("out", "benchmarks/results/digits.json", "JSON results file.")
+flags.DEFINE_string("workdir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
+
+TARGETS = {"mfcc": 0.99, "batchnorm": 0.97, "best": 0.995, "loso": 0.93}
+
+
+def _env():
+    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def bench_pipeline(recordings):
+    import numpy as np
+    import tensorflow as tf
+    from python_speech_features import mfcc as psf_mfcc
+    from scipy.io import wavfile
+
+    from tfdl import features, pipeline
+
+    paths = [str(r.path) for r in recordings]
+    env0 = _env()
+    t0 = time.perf_counter()
+    for p in paths:  # The reference's loader: read, pad/trim to 6000, scale, MFCC.
+        rate, w = wavfile.read(p)
+        psf_mfcc(np.pad(w, (0, 6000))[:6000] / 32768, rate)
+    psf_s = time.perf_counter() - t0
+
+    mfcc_layer = features.MFCC(sample_rate=8000)
+    ds = (tf.data.Dataset.from_tensor_slices(paths)
+          .map(lambda p: pipeline.load_waveform(p, 8000, 6000),
+               num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+          .batch(64)
+          .map(mfcc_layer, num_parallel_calls=tf.data.AUTOTUNE)
+          .cache()
+          .prefetch(tf.data.AUTOTUNE))
+    # Trace the map functions once on another dataset so the first pass times the data work.
+    warm = tf.data.Dataset.from_tensor_slices(paths[:2]).map(
+        lambda p: pipeline.load_waveform(p, 8000, 6000)).batch(2).map(mfcc_layer)
+    for _ in warm:
+        pass
+    t0 = time.perf_counter()
+    n = sum(int(b.shape[0]) for b in ds)
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n2 = sum(int(b.shape[0]) for b in ds)
+    cached_s = time.perf_counter() - t0
+    assert n == n2 == len(paths)
+    res = {
+        "files": len(paths),
+        "python_psf_files_per_sec": len(paths) / psf_s,
+        "tfdata_first_pass_files_per_sec": n / first_s,
+        "tfdata_cached_pass_files_per_sec": n / cached_s,
+        "speedup_first_pass": psf_s / first_s,
+        "speedup_cached_pass": psf_s / cached_s,
+        "env_start": env0, "env_end": _env(),
+    }
+    return res
+
+
+# ----------------------------------------------------------------------------- throughput
+
+
+def _torch_nets():
+    import torch
+    from torch import nn
+
+    class Reshape(nn.Module):
+        def forward(self, x):
+            return x.view(-1, 1, 13, 74)
+
+    batchnorm = nn.Sequential(  # the reference's net_batchnorm
+        nn.Conv1d(1, 4, kernel_size=5), nn.BatchNorm1d(4), nn.ReLU(), nn.AvgPool1d(2, 2),
+        nn.Conv1d(4, 8, kernel_size=5), nn.BatchNorm1d(8), nn.ReLU(), nn.AvgPool1d(2, 2),
+        nn.Conv1d(8, 16, kernel_size=5), nn.BatchNorm1d(16), nn.ReLU(), nn.AvgPool1d(2, 2),
+        nn.Conv1d(16, 32, kernel_size=5), nn.BatchNorm1d(32), nn.ReLU(), nn.AvgPool1d(2, 2),
+        nn.Flatten(),
+        nn.Linear(11872, 128), nn.BatchNorm1d(128), nn.ReLU(),
+        nn.Linear(128, 64), nn.BatchNorm1d(64), nn.ReLU(),
+        nn.Linear(64, 10))
+    mfcc = nn.Sequential(  # the reference's net_batchnorm_mfcc
+        Reshape(),
+        nn.Conv2d(1, 8, kernel_size=(2, 3)), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(8, 16, kernel_size=3), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, kernel_size=3), nn.BatchNorm2d(32), nn.ReLU(), nn.AvgPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(512, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    return {"batchnorm": batchnorm, "mfcc": mfcc}, torch
+
+
+def _torch_rate(net, torch, x, y, epochs, batch_size=32):
+    """The reference's loop: DataLoader, zero_grad, forward, CE, backward, step; examples/sec."""
+    data = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    net.train()
+    rates = []
+    for _ in range(epochs):
+        t0, n = time.perf_counter(), 0
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(net(xb), yb)
+            loss.backward()
+            opt.step()
+            n += len(xb)
+        rates.append(n / (time.perf_counter() - t0))
+    return rates
+
+
+def _keras_rate(name, train, epochs, batch_size=32):
+    import keras
+    import numpy as np
+
+    from tfdl.datasets import fsdd
+    from tfdl.models import digits
+    from tfdl.pipeline import waveform_dataset
+    from tfdl.train import Throughput
+
+    keras.utils.set_random_seed(0)
+    model = digits.MODELS.build(name)
+    paths, labels = fsdd.paths_and_labels(train)
+    ds = waveform_dataset(paths, labels, sample_rate=8000, length=6000, batch_size=batch_size,
+                          training=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    speed = Throughput(batch_size, len(paths))
+    model.fit(ds, epochs=epochs, callbacks=[speed], verbose=0)
+    return [float(r) for r in speed.per_epoch], np
+
+
+def bench_throughput(recordings, epochs):
+    import numpy as np
+
+    from tfdl.datasets import fsdd
+    from tfdl.features import mfcc
+
+    train, _ = fsdd.split(recordings, "official")
+    res = {"batch_size": 32, "train_examples": len(train), "env_start": _env()}
+    try:
+        nets, torch = _torch_nets()
+        res["torch_version"] = torch.__version__
+        res["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        nets = None
+        res["torch"] = "not installed (pip install torch): no PyTorch comparison"
+    from tfdl.audio import read_audio, pad_or_trim
+
+    waves = np.stack([pad_or_trim(read_audio(r.path)[0], 6000).numpy() for r in train])
+    y = np.array([r.digit for r in train], np.int64)
+    for name in ("batchnorm", "mfcc"):
+        rates, _ = _keras_rate(name, train, epochs)
+        entry = {"keras_examples_per_sec_per_epoch": rates,
+                 "keras_examples_per_sec": float(np.median(rates[1:] or rates))}
+        if nets is not None:
+            x = waves[:, None, :] if name == "batchnorm" else \
+                mfcc(waves, 8000).numpy().transpose(0, 2, 1)[:, None]  # [N, 1, 13, 74]
+            trates = _torch_rate(nets[name], torch, x.astype(np.float32), y, epochs)
+            entry["torch_examples_per_sec_per_epoch"] = trates
+            entry["torch_examples_per_sec"] = float(np.median(trates[1:] or trates))
+            entry["torch_input"] = "waveform [N,1,6000]" if name == "batchnorm" else \
+                "precomputed MFCC [N,1,13,74]"
+            entry["speedup"] = entry["keras_examples_per_sec"] / entry["torch_examples_per_sec"]
+        res[name] = entry
+    res["env_end"] = _env()
+    return res
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def bench_accuracy(models, data_dir, workdir):
+    from apps import digits as digits_app
+
+    res = {}
+    for name in models:
+        t0, env0 = time.perf_counter(), _env()
+        cfg = digits_app.Config(model=name, data_dir=data_dir, workdir=f"{workdir}/{name}",
+                                verbose=2)
+        rep = digits_app.run(cfg)
+        res[name] = {"accuracy": rep["accuracy"], "errors": len(rep["misclassified"]),
+                     "test_examples": rep["num_examples"], "epochs": rep["epochs_run"],
+                     "examples_per_sec": rep["examples_per_sec"],
+                     "config": json.loads(Path(cfg.workdir, "config.json").read_text()),
+                     "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env()}
+    return res
+
+
+def bench_loso(model, data_dir, workdir, epochs):
+    from apps import digits as digits_app
+
+    t0, env0 = time.perf_counter(), _env()
+    cfg = digits_app.Config(model=model, split="loso", data_dir=data_dir, epochs=epochs,
+                            workdir=f"{workdir}/{model}_loso", verbose=2)
+    rep = digits_app.run(cfg)
+    return {"model": model, "mean_accuracy": rep["mean_accuracy"],
+            "fold_accuracy": rep["fold_accuracy"],
+            "config": json.loads(Path(cfg.workdir, "config.json").read_text()),
+            "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env()}
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def table(results):
+    rows = ["| measurement | result | target | met |", "|---|---|---|---|"]
+    acc = results.get("accuracy", {})
+    for name, r in sorted(acc.items()):
+        target = TARGETS.get(name)
+        rows.append(f"| official split accuracy, `{name}` ({r['epochs']} epochs) | "
+                    f"{r['accuracy']:.1%} ({r['errors']} of {r['test_examples']} wrong) | "
+                    f"{'>= %.1f %%' % (100 * target) if target else '-'} | "
+                    f"{('yes' if r['accuracy'] >= target else 'no') if target else '-'} |")
+    if acc:
+        best = max(acc, key=lambda k: acc[k]["accuracy"])
+        a = acc[best]["accuracy"]
+        rows.append(f"| best model on the official split (`{best}`) | {a:.1%} | >= 99.5 % | "
+                    f"{'yes' if a >= TARGETS['best'] else 'no'} |")
+    lo = results.get("loso")
+    if lo:
+        folds = ", ".join(f"{s} {v:.1%}" for s, v in lo["fold_accuracy"].items())
+        rows.append(f"| leave-one-speaker-out mean, `{lo['model']}` ({folds}) | "
+                    f"{lo['mean_accuracy']:.1%} | >= 93 % | "
+                    f"{'yes' if lo['mean_accuracy'] >= TARGETS['loso'] else 'no'} |")
+    th = results.get("throughput")
+    if th:
+        for name in ("batchnorm", "mfcc"):
+            e = th.get(name)
+            if not e:
+                continue
+            if "torch_examples_per_sec" in e:
+                rows.append(f"| training examples/sec, `{name}`, batch 32: Keras vs PyTorch "
+                            f"CPU loop | {e['keras_examples_per_sec']:.0f} vs "
+                            f"{e['torch_examples_per_sec']:.0f} ({e['speedup']:.2f}x) | "
+                            f">= 1.5x | {'yes' if e['speedup'] >= 1.5 else 'no'} |")
+            else:
+                rows.append(f"| training examples/sec, `{name}`, batch 32 (Keras) | "
+                            f"{e['keras_examples_per_sec']:.0f} | - | - |")
+    pi = results.get("pipeline")
+    if pi:
+        rows.append(f"| decode + MFCC of {pi['files']} files, tf.data first pass vs Python "
+                    f"loop (psf) | {pi['tfdata_first_pass_files_per_sec']:.0f} vs "
+                    f"{pi['python_psf_files_per_sec']:.0f} files/s "
+                    f"({pi['speedup_first_pass']:.1f}x) | >= 4x | "
+                    f"{'yes' if pi['speedup_first_pass'] >= 4 else 'no'} |")
+        rows.append(f"| same, tf.data cached pass | "
+                    f"{pi['tfdata_cached_pass_files_per_sec']:.0f} files/s "
+                    f"({pi['speedup_cached_pass']:.1f}x) | - | - |")
+    loads = sorted({tuple(v["env_start"]["loadavg"]) for v in _walk_envs(results)})
+    if loads:
+        rows.append("")
+        rows.append("Load average (1, 5, 15 min) at the start of the parts: " +
+                    "; ".join(", ".join(f"{x:.1f}" for x in la) for la in loads) +
+                    f" on {os.cpu_count()} CPUs.")
+    return "\n".join(rows)
+
+
+def _walk_envs(results):
+    for part in results.values():
+        if isinstance(part, dict):
+            if "env_start" in part:
+                yield part
+            for v in part.values():
+                if isinstance(v, dict) and "env_start" in v:
+                    yield v
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    from tfdl.datasets import fsdd
+
+    recordings = fsdd.load(FLAGS.data_dir)
+    out = Path(FLAGS.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    unknown = set(FLAGS.parts) - {"pipeline", "throughput", "accuracy", "loso"}
+    if unknown:
+        sys.exit(f"error: unknown --parts {', '.join(sorted(unknown))}")
+    t_all = time.perf_counter()
+    if "pipeline" in FLAGS.parts:
+        results["pipeline"] = bench_pipeline(recordings)
+        _save(out, results)
+    if "throughput" in FLAGS.parts:
+        results["throughput"] = bench_throughput(recordings, FLAGS.throughput_epochs)
+        _save(out, results)
+    if "accuracy" in FLAGS.parts:
+        results.setdefault("accuracy", {}).update(
+            bench_accuracy(FLAGS.models, FLAGS.data_dir, FLAGS.workdir))
+        _save(out, results)
+    if "loso" in FLAGS.parts:
+        results["loso"] = bench_loso(FLAGS.loso_model, FLAGS.data_dir, FLAGS.workdir,
+                                     FLAGS.loso_epochs)
+        _save(out, results)
+    results["last_run"] = {"parts": FLAGS.parts, "wall_s": time.perf_counter() - t_all,
+                           "command": "python -m benchmarks.digits " + " ".join(sys.argv[1:])}
+    _save(out, results)
+    print(table(results))
+    print(f"\nresults: {out}")
+
+
+def _save(out, results):
+    """Merges this run's parts into the JSON file (other parts may run concurrently)."""
+    from tfdl.workdir import write_json
+
+    current = json.loads(out.read_text()) if out.is_file() else {}
+    for part in FLAGS.parts:
+        if part in results:
+            if part == "accuracy":
+                current.setdefault("accuracy", {}).update(results["accuracy"])
+            else:
+                current[part] = results[part]
+    if "last_run" in results:
+        current["last_run"] = results["last_run"]
+    write_json(out, current)
+    results.update(current)
+
+
+if __name__ == "__main__":
+    app.run(main)

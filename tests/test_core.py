@@ -1,0 +1,173 @@
+"""Core modules: metrics, workdir, train, export, plots, data.find_dataset."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdl import data, export, metrics, plots, train
+from tfdl.errors import InputError
+from tfdl.workdir import Workdir, write_json
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_confusion_matrix_and_report_by_hand():
+    y_true = [0, 0, 1, 1, 1, 2]
+    y_pred = [0, 1, 1, 1, 0, 2]
+    cm = metrics.confusion_matrix(y_true, y_pred, 4)
+    assert cm.tolist() == [[1, 1, 0, 0], [1, 2, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    rep = metrics.classification_report(y_true, y_pred, ["a", "b", "c", "d"])
+    assert rep["accuracy"] == pytest.approx(4 / 6)
+    assert rep["per_class_accuracy"] == {"a": 0.5, "b": pytest.approx(2 / 3), "c": 1.0, "d": None}
+    assert rep["num_examples"] == 6
+    json.dumps(rep)  # JSON-ready
+    with pytest.raises(ValueError, match="differ in length"):
+        metrics.confusion_matrix([0, 1], [0], 2)
+
+
+def test_snr_and_si_sdr_by_hand():
+    s = np.array([1.0, -1.0, 1.0, -1.0])
+    assert metrics.snr(s, s + 0.1) == pytest.approx(10 * math.log10(4 / 0.04), abs=1e-6)
+    assert math.isfinite(metrics.snr(s, s)) and metrics.snr(s, s) > 100
+    assert metrics.si_sdr(s, 3 * s) > 100  # scale-invariant
+    assert metrics.si_sdr(s, s + np.array([0.1, 0.1, -0.1, -0.1])) == pytest.approx(20.0, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- workdir
+
+
+def test_write_json_atomic_and_refuses_nan(tmp_path):
+    p = tmp_path / "a" / "x.json"
+    write_json(p, {"v": np.float32(1.5), "arr": np.arange(3), "path": tmp_path})
+    assert json.loads(p.read_text())["arr"] == [0, 1, 2]
+    with pytest.raises(ValueError):
+        write_json(p, {"v": float("nan")})
+    assert json.loads(p.read_text())["v"] == 1.5  # the old file is intact
+    assert [f.name for f in p.parent.iterdir()] == ["x.json"]  # no temp file left behind
+
+
+def test_workdir_removes_stale_metrics(tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")
+    wd = Workdir(tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
+    assert wd.checkpoint.parent.is_dir()
+    assert wd.write_json("config.json", {"a": 1}).read_text().strip().startswith("{")
+
+
+# ----------------------------------------------------------------------------- train
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"name": "adagrad"}, "optimizer"),
+    ({"schedule": "step"}, "schedule"),
+    ({"learning_rate": 0}, "learning_rate"),
+    ({"schedule": "cosine"}, "decay_steps"),
+])
+def test_make_optimizer_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train.make_optimizer(**kwargs)
+
+
+def test_make_optimizer_kinds():
+    assert isinstance(train.make_optimizer("momentum", 0.1), keras.optimizers.SGD)
+    opt = train.make_optimizer("adam", 1e-3, "cosine", decay_steps=10)
+    assert float(opt.learning_rate) == pytest.approx(1e-3)  # step 0 of the schedule
+    assert isinstance(train.make_optimizer("adamw", 1e-3), keras.optimizers.AdamW)
+
+
+def _tiny_model():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+
+
+def _tiny_data(n=32):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(8), x
+
+
+def test_fit_writes_history_checkpoint_and_tensorboard(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    ds, _ = _tiny_data()
+    wd = Workdir(tmp_path)
+    hist = train.fit(model, ds, ds, workdir=wd, epochs=2, batch_size=8, verbose=0)
+    assert len(hist["loss"]) == 2 and len(hist["examples_per_sec"]) == 2
+    assert hist["steady_examples_per_sec"] > 0
+    assert json.loads((tmp_path / "history.json").read_text())["loss"] == hist["loss"]
+    assert wd.checkpoint.is_file()
+    assert any((tmp_path / "tensorboard").rglob("events.out.tfevents*"))
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit(model, ds, workdir=wd, epochs=0, batch_size=8)
+
+
+def test_log_hparams_and_image(tmp_path):
+    wd = Workdir(tmp_path)
+    train.log_hparams(wd, {"lr": 0.1, "model": "x", "filters": (1, 2)}, {"acc": 0.5})
+    png = plots.confusion_matrix(np.eye(3, dtype=int), ["a", "b", "c"], tmp_path / "cm.png")
+    train.log_image(wd, "cm", png)
+    assert any((tmp_path / "tensorboard" / "hparams").iterdir())
+    assert any((tmp_path / "tensorboard" / "images").iterdir())
+
+
+# ----------------------------------------------------------------------------- export, plots
+
+
+def test_export_classifier_round_trip(tmp_path):
+    inputs = keras.Input((None,))
+    x = keras.layers.Lambda(lambda t: tf.stack([tf.reduce_mean(t, -1),
+                                                tf.reduce_max(t, -1)], -1))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    export.export_classifier(model, tmp_path / "export", ["no", "yes"])
+    loaded = export.load(tmp_path / "export")
+    wav = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32)
+    out = loaded.serve(wav)
+    np.testing.assert_allclose(out["probabilities"].numpy(), model(wav).numpy(), rtol=1e-5)
+    assert [s.decode() for s in out["label"].numpy()] == [
+        ["no", "yes"][i] for i in out["class_id"].numpy()]
+    with pytest.raises(ValueError, match="labels"):
+        export.export_classifier(model, tmp_path / "e2", ["a", "b", "c"])
+
+
+def test_plots_write_pngs(tmp_path):
+    hist = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}
+    for p in (plots.training_curves(hist, tmp_path / "curves.png"),
+              plots.waveform_and_features(np.sin(np.arange(800) / 5), 8000,
+                                          np.random.rand(10, 13), tmp_path / "wave.png"),
+              plots.spectrograms([("a", np.random.rand(10, 65))], 8000, 64,
+                                 tmp_path / "spec.png")):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_find_dataset_search_order(tmp_path, monkeypatch):
+    for root in ("flag", "env", "keras/datasets"):
+        (tmp_path / root / "ds" / "marker").mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("TFDL_DATA_DIR", str(tmp_path / "env"))
+    assert data.find_dataset("ds", tmp_path / "flag", marker="marker") == tmp_path / "flag" / "ds"
+    assert data.find_dataset("ds", None, marker="marker") == tmp_path / "env" / "ds"
+    monkeypatch.setenv("TFDL_DATA_DIR", str(tmp_path / "nowhere"))
+    assert data.find_dataset("ds", None, marker="marker") == tmp_path / "keras/datasets" / "ds"
+
+
+def test_find_dataset_refuses_download_under_tests(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("TFDL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TFDL_NO_DOWNLOAD", "1")
+    with pytest.raises(InputError, match="ds dataset not found"):
+        data.find_dataset("ds", None, marker="m", origin="https://example.invalid/ds.zip")
+    with pytest.raises(InputError, match="does not exist"):
+        data.find_dataset("ds", tmp_path / "missing", marker="m")
+    (tmp_path / "other").mkdir()
+    with pytest.raises(InputError, match="no ds dataset"):
+        data.find_dataset("ds", tmp_path / "other", marker="m")
