@@ -1,0 +1,269 @@
+"""Speech denoising networks on STFT frames: a registry of uncompiled builders.
+
+Every model has the same interface, so training, reconstruction and export do
+not care which one they hold:
+
+    input:  noisy STFT as real/imag, `(batch, frames, bins, 2)` float32
+    output: estimated clean STFT as real/imag, `(batch, frames, bins, 2)`
+
+Inside: spectral features (log-compressed magnitude, optionally the
+magnitude-compressed real/imag parts) -> per-feature normalisation (set from
+the training data with `FeatureNorm.adapt`) -> neighbouring context frames ->
+a fully connected network applied to every frame -> a head that turns the
+network output into a clean STFT estimate:
+
+- "magnitude" (`fc`): a non-negative magnitude (softplus) or a bounded mask in
+  [0, 1] (sigmoid) times |X|, always with the noisy phase.
+- "complex_mask" (`fc_crm`): a complex ratio mask, real and imaginary parts
+  bounded in [-bound, bound], multiplied with the noisy STFT, so the phase can
+  change too.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdl.models.registry import Registry
+
+MODELS = Registry("denoise")
+ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid", "swish", "leaky_relu")
+MAGNITUDE_OUTPUTS = ("mask", "magnitude")
+
+_PACKAGE = "tfdl.denoise"
+
+
+def _mag_phase(ri):
+    """(|X|, unit phase) from real/imag; a zero bin gets phase 1 (never NaN)."""
+    re, im = ri[..., 0], ri[..., 1]
+    mag = tf.sqrt(re * re + im * im)
+    safe = tf.where(mag > 0, mag, 1.0)
+    cos = tf.where(mag > 0, re / safe, 1.0)
+    sin = tf.where(mag > 0, im / safe, 0.0)
+    return mag, cos, sin
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SpectralFeatures(keras.layers.Layer):
+    """Per-frame features of a noisy STFT.
+
+    Input shape: `(batch, frames, bins, 2)` (real, imag).
+    Output shape: `(batch, frames, bins)` (log1p |X| or |X|), or
+    `(batch, frames, 3 * bins)` with `complex_parts=True` (the magnitude
+    feature, then real and imag parts rescaled to that compressed magnitude).
+    """
+
+    def __init__(self, log_compression=True, complex_parts=False, **kwargs):
+        super().__init__(**kwargs)
+        self.log_compression = bool(log_compression)
+        self.complex_parts = bool(complex_parts)
+
+    def call(self, inputs):
+        mag, cos, sin = _mag_phase(inputs)
+        feat = tf.math.log1p(mag) if self.log_compression else mag
+        if self.complex_parts:
+            return tf.concat([feat, feat * cos, feat * sin], axis=-1)
+        return feat
+
+    def compute_output_shape(self, input_shape):
+        bins = input_shape[2]
+        out = None if bins is None else bins * (3 if self.complex_parts else 1)
+        return (input_shape[0], input_shape[1], out)
+
+    def get_config(self):
+        return {**super().get_config(), "log_compression": self.log_compression,
+                "complex_parts": self.complex_parts}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FeatureNorm(keras.layers.Layer):
+    """(x - mean) / std per feature, with statistics set once by `adapt(features)`.
+
+    Input/output shape: `(..., features)`.
+    """
+
+    def build(self, input_shape):
+        dim = int(input_shape[-1])
+        self.mean = self.add_weight(name="mean", shape=(dim,), initializer="zeros",
+                                    trainable=False)
+        self.std = self.add_weight(name="std", shape=(dim,), initializer="ones",
+                                   trainable=False)
+
+    def adapt(self, features):
+        """Sets mean and std from a `(..., features)` array (std floored at 1e-3)."""
+        f = np.asarray(features, np.float64).reshape(-1, np.shape(features)[-1])
+        if not self.built:
+            self.build(f.shape)
+        self.mean.assign(f.mean(axis=0).astype(np.float32))
+        self.std.assign(np.maximum(f.std(axis=0), 1e-3).astype(np.float32))
+
+    def call(self, inputs):
+        return (inputs - self.mean) / self.std
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ContextFrames(keras.layers.Layer):
+    """Stacks each frame with `context` neighbours on each side (edges replicated).
+
+    Input shape: `(batch, frames, features)`.
+    Output shape: `(batch, frames, (2 * context + 1) * features)`, ordered from
+    the earliest frame to the latest.
+    """
+
+    def __init__(self, context=0, **kwargs):
+        super().__init__(**kwargs)
+        if int(context) != context or context < 0:
+            raise ValueError(f"context must be a non-negative integer. Received: "
+                             f"context={context}")
+        self.context = int(context)
+
+    def call(self, inputs):
+        c = self.context
+        if c == 0:
+            return inputs
+        n = tf.shape(inputs)[1]
+        first = tf.repeat(inputs[:, :1], c, axis=1)
+        last = tf.repeat(inputs[:, -1:], c, axis=1)
+        padded = tf.concat([first, inputs, last], axis=1)
+        return tf.concat([padded[:, k:k + n] for k in range(2 * c + 1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        d = input_shape[-1]
+        return (input_shape[0], input_shape[1], None if d is None else d * (2 * self.context + 1))
+
+    def get_config(self):
+        return {**super().get_config(), "context": self.context}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SpectralHead(keras.layers.Layer):
+    """Turns the network output into a clean STFT estimate (real/imag).
+
+    Inputs: `[net_out, noisy]`, with `net_out` `(batch, frames, bins)` for
+    "mask"/"magnitude" or `(batch, frames, 2 * bins)` for "complex_mask", and
+    `noisy` `(batch, frames, bins, 2)`.
+    Output shape: `(batch, frames, bins, 2)`.
+
+    Args:
+        kind: "mask" (sigmoid mask in [0, 1] times |X|, noisy phase),
+            "magnitude" (softplus magnitude, noisy phase) or "complex_mask"
+            (bound * tanh(.) real and imag mask, complex product with X).
+        bound: the complex mask's bound.
+    """
+
+    KINDS = ("mask", "magnitude", "complex_mask")
+
+    def __init__(self, kind="mask", bound=2.0, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}. Received: kind={kind!r}")
+        self.kind = kind
+        self.bound = float(bound)
+
+    def call(self, inputs):
+        out, noisy = inputs
+        re, im = noisy[..., 0], noisy[..., 1]
+        if self.kind == "complex_mask":
+            mr, mi = tf.split(self.bound * tf.tanh(out / self.bound), 2, axis=-1)
+            return tf.stack([mr * re - mi * im, mr * im + mi * re], axis=-1)
+        mag, cos, sin = _mag_phase(noisy)
+        est = tf.sigmoid(out) * mag if self.kind == "mask" else tf.nn.softplus(out)
+        return tf.stack([est * cos, est * sin], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "bound": self.bound}
+
+
+def _check(bins, hidden_layers, units, activation, dropout):
+    if int(bins) != bins or bins < 2:
+        raise ValueError(f"bins must be an integer >= 2. Received: bins={bins}")
+    if int(hidden_layers) != hidden_layers or hidden_layers < 2:
+        raise ValueError(f"hidden_layers must be an integer >= 2. Received: "
+                         f"hidden_layers={hidden_layers}")
+    if int(units) != units or units < 1:
+        raise ValueError(f"units must be a positive integer. Received: units={units}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}. Received: "
+                         f"activation={activation!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+
+
+def _frame_network(bins, features, head, hidden_layers, units, activation, dropout, context,
+                   out_dim, name, out_bias=None):
+    noisy = keras.Input((None, bins, 2), name="noisy_stft")
+    x = features(noisy)
+    x = FeatureNorm(name="normalize")(x)
+    x = ContextFrames(context, name="context")(x)
+    for i in range(int(hidden_layers)):
+        x = keras.layers.Dense(units, activation=activation, name=f"hidden{i + 1}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
+    if out_bias is None:
+        x = keras.layers.Dense(out_dim, name="out")(x)
+    else:
+        # Start from a fixed mask (zero kernel): a sane first estimate, and no
+        # early huge errors that a waveform SNR loss answers by killing units.
+        x = keras.layers.Dense(out_dim, kernel_initializer="zeros",
+                               bias_initializer=keras.initializers.Constant(out_bias),
+                               name="out")(x)
+    clean = head([x, noisy])
+    return keras.Model(noisy, clean, name=name)
+
+
+@MODELS.register("fc")
+def fc(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1, context=2,
+       log_compression=True, output="mask"):
+    """Magnitude model: noisy magnitude frames (+ context) -> clean magnitude, noisy phase.
+
+    Args:
+        bins: STFT bins (fft_length // 2 + 1).
+        hidden_layers: fully connected hidden layers (>= 2).
+        units: width of each hidden layer.
+        activation: hidden activation, one of `ACTIVATIONS`.
+        dropout: dropout rate after each hidden layer.
+        context: neighbouring frames on each side fed with each frame.
+        log_compression: feed log1p |X| instead of |X|.
+        output: "mask" (sigmoid mask in [0, 1] on |X|) or "magnitude"
+            (softplus, non-negative).
+
+    Returns:
+        An uncompiled `keras.Model` (see the module docstring for shapes).
+    """
+    _check(bins, hidden_layers, units, activation, dropout)
+    if output not in MAGNITUDE_OUTPUTS:
+        raise ValueError(f"output must be one of {MAGNITUDE_OUTPUTS}. Received: "
+                         f"output={output!r}")
+    return _frame_network(bins, SpectralFeatures(log_compression, False, name="features"),
+                          SpectralHead(output, name="head"), hidden_layers, units, activation,
+                          dropout, context, bins, "denoise_fc")
+
+
+@MODELS.register("fc_crm")
+def fc_crm(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1, context=2,
+           log_compression=True, output="complex_mask", bound=2.0):
+    """Phase-aware model: a complex ratio mask from magnitude and real/imag context frames.
+
+    Args:
+        bins, hidden_layers, units, activation, dropout, context,
+            log_compression: as for `fc`.
+        output: only "complex_mask" (accepted so both builders share flags).
+        bound: bound of the mask's real and imaginary parts (> 1); the
+            output layer starts at the identity mask (real 1, imaginary 0).
+
+    Returns:
+        An uncompiled `keras.Model` (see the module docstring for shapes).
+    """
+    _check(bins, hidden_layers, units, activation, dropout)
+    if output not in ("complex_mask", "mask"):
+        raise ValueError(f"fc_crm predicts a complex mask. Received: output={output!r}")
+    if not bound > 1:
+        raise ValueError(f"bound must be > 1. Received: bound={bound}")
+    # Initial mask: real part 1, imaginary part 0 (the identity).
+    identity = [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins
+    return _frame_network(bins, SpectralFeatures(log_compression, True, name="features"),
+                          SpectralHead("complex_mask", bound, name="head"), hidden_layers,
+                          units, activation, dropout, context, 2 * bins, "denoise_fc_crm",
+                          out_bias=identity)
