@@ -35,6 +35,8 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
+from apps import digits as digits_app  # also defines --data_dir (shared with the app)
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["pipeline", "throughput", "accuracy", "loso"],
                   "Parts to run: pipeline, throughput, accuracy, loso.")
@@ -42,9 +44,8 @@ flags.DEFINE_list("models", ["mfcc", "batchnorm", "compact"], "Models for the ac
 flags.DEFINE_string("loso_model", "compact", "Model for the leave-one-speaker-out part.")
 flags.DEFINE_integer("loso_epochs", None, "Epochs per LOSO fold (default: the model's).")
 flags.DEFINE_integer("throughput_epochs", 3, "Epochs timed per framework (first is warm-up).")
-flags.DEFINE_string("data_dir", None, "FSDD folder (default: $TFDL_DATA_DIR/fsdd).")
 flags.DEFINE_string("out", "benchmarks/results/digits.json", "JSON results file.")
-flags.DEFINE_string("workdir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
+flags.DEFINE_string("runs_dir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
 
 TARGETS = {"mfcc": 0.99, "batchnorm": 0.97, "best": 0.995, "loso": 0.93}
 
@@ -217,8 +218,6 @@ def bench_throughput(recordings, epochs):
 
 
 def bench_accuracy(models, data_dir, workdir):
-    from apps import digits as digits_app
-
     res = {}
     for name in models:
         t0, env0 = time.perf_counter(), _env()
@@ -234,8 +233,6 @@ def bench_accuracy(models, data_dir, workdir):
 
 
 def bench_loso(model, data_dir, workdir, epochs):
-    from apps import digits as digits_app
-
     t0, env0 = time.perf_counter(), _env()
     cfg = digits_app.Config(model=model, split="loso", data_dir=data_dir, epochs=epochs,
                             workdir=f"{workdir}/{model}_loso", verbose=2)
@@ -332,10 +329,10 @@ def main(argv):
         _save(out, results)
     if "accuracy" in FLAGS.parts:
         results.setdefault("accuracy", {}).update(
-            bench_accuracy(FLAGS.models, FLAGS.data_dir, FLAGS.workdir))
+            bench_accuracy(FLAGS.models, FLAGS.data_dir, FLAGS.runs_dir))
         _save(out, results)
     if "loso" in FLAGS.parts:
-        results["loso"] = bench_loso(FLAGS.loso_model, FLAGS.data_dir, FLAGS.workdir,
+        results["loso"] = bench_loso(FLAGS.loso_model, FLAGS.data_dir, FLAGS.runs_dir,
                                      FLAGS.loso_epochs)
         _save(out, results)
     results["last_run"] = {"parts": FLAGS.parts, "wall_s": time.perf_counter() - t_all,

@@ -14,6 +14,7 @@ GOLDEN = {
     "batchnorm": (1_532_594, 1_533_101),
     "mfcc": (80_546, 80_685),
     "compact": (98_682, 99_243),
+    "compact_rel": (98_682, 99_243),
 }
 
 
@@ -37,7 +38,7 @@ def test_reference_layer_shapes():
     assert mfcc.get_layer("flatten").output.shape[-1] == 512
 
 
-@pytest.mark.parametrize("name", ["plain", "mfcc", "compact"])
+@pytest.mark.parametrize("name", ["plain", "mfcc", "compact_rel"])
 @pytest.mark.parametrize("length", [2000, 12000])
 def test_any_length_waveform(name, length):
     model = digits.MODELS.build(name)
@@ -83,3 +84,19 @@ def test_bad_builder_arguments(name, kwargs, match):
         digits.MODELS.build(name, **kwargs)
     with pytest.raises(ValueError, match="unknown digits model"):
         digits.MODELS.build("nope")
+
+
+def test_relative_log_is_gain_invariant():
+    layer = digits.RelativeLog(floor=10.0)
+    x = np.random.default_rng(2).normal(size=(2, 7, 5)).astype(np.float32)
+    shifted = x + np.array([3.0, -40.0], np.float32)[:, None, None]  # log of a gain change
+    np.testing.assert_allclose(layer(shifted).numpy(), layer(x).numpy(), atol=1e-5)
+    assert layer(x).numpy().max() == pytest.approx(0.0) and layer(x).numpy().min() >= -10.0
+    assert digits.RelativeLog.from_config(layer.get_config()).floor == 10.0
+    with pytest.raises(ValueError, match="floor"):
+        digits.RelativeLog(floor=0)
+    # The whole model ignores the recording level (a full 1 s input: no zero padding, whose
+    # log offset sits at a fixed absolute level).
+    model = digits.MODELS.build("compact_rel")
+    wave = np.random.default_rng(3).normal(0, 0.1, (1, 8000)).astype(np.float32)
+    np.testing.assert_allclose(model(0.2 * wave).numpy(), model(wave).numpy(), atol=1e-4)
