@@ -1,5 +1,6 @@
 """`apps.phonemes` smoke run on a few real utterances, export parity, bad inputs."""
 
+import dataclasses
 import json
 import shutil
 
@@ -14,7 +15,10 @@ from tfdl.datasets import phonemes as data
 from tfdl.errors import InputError
 from tfdl.models import phonemes as models
 
-SMOKE = dict(max_utterances=6, test_utterances=2, val_utterances=1, models=["logistic", "mlp"],
+# Every flag is set explicitly: other apps in the same pytest process may define flags
+# with the same names (absl flags are global) and other defaults.
+DEFAULTS = {**dataclasses.asdict(app.Config()), "models": ["mlp"]}
+SMOKE = dict(DEFAULTS, max_utterances=6, test_utterances=2, val_utterances=1, models=["logistic", "mlp"],
              epochs=1, frames_per_epoch=1024, width=16, depth=1, context=2, stride=2,
              batch_size=256)
 
@@ -27,7 +31,7 @@ def parsed_flags():
 
 def test_smoke_run_writes_every_artifact(data_root, tmp_path):
     workdir = tmp_path / "run"
-    with flagsaver.flagsaver(data_dir=str(data_root), workdir=str(workdir), **SMOKE):
+    with flagsaver.flagsaver(**dict(SMOKE, data_dir=str(data_root), workdir=str(workdir))):
         app.main(["phonemes"])
     for name in ("config.json", "phones.json", "report.json", "metrics.json",
                  "confusion_matrix.png", "phone_sequence.png",
@@ -77,7 +81,8 @@ def test_export_matches_the_keras_members(tmp_path):
 
 
 def test_unknown_model_flag(data_root, tmp_path):
-    with flagsaver.flagsaver(data_dir=str(data_root), workdir=str(tmp_path), models=["nope"]):
+    with flagsaver.flagsaver(**dict(DEFAULTS, data_dir=str(data_root), workdir=str(tmp_path),
+                                    models=["nope"])):
         with pytest.raises(InputError, match="--models: unknown model 'nope'"):
             app.main(["phonemes"])
 
@@ -97,7 +102,7 @@ def test_corrupt_file_is_one_line_error_naming_it(data_root, tmp_path):
         src = data_root / "phonemes" / "mfcc" / f"arctic_a000{i}.mfcc"
         (root / "mfcc" / src.name).write_bytes(src.read_bytes()[:-100] if i == 2
                                                else src.read_bytes())
-    with flagsaver.flagsaver(data_dir=str(root), workdir=str(tmp_path / "w"), **SMOKE):
+    with flagsaver.flagsaver(**dict(SMOKE, data_dir=str(root), workdir=str(tmp_path / "w"))):
         with pytest.raises(InputError, match=r"arctic_a0002\.mfcc is truncated") as e:
             app.main(["phonemes"])
     assert "\n" not in str(e.value)
