@@ -59,7 +59,7 @@ def test_parm_kind_names():
                                                ("MFCC_E", True, False), ("MFCC_E", True, True)])
 def test_round_trip(tmp_path, kind, compress, crc):
     x = np.random.default_rng(1).normal(size=(37, 13)).astype(np.float32) * 5
-    path = htk.write(tmp_path / "x.htk", x, 0.01, kind, compress=compress, checksum_=crc)
+    path = htk.write(tmp_path / "x.htk", x, 0.01, kind, compress=compress, with_checksum=crc)
     raw = path.read_bytes()
     n_header = struct.unpack(">i", raw[:4])[0]
     assert n_header == (37 + 4 if compress else 37)  # compressed nSamples counts the A/B rows

@@ -18,7 +18,8 @@ from tfdl.models import phonemes as models
 # Every flag is set explicitly: other apps in the same pytest process may define flags
 # with the same names (absl flags are global) and other defaults.
 DEFAULTS = {**dataclasses.asdict(app.Config()), "models": ["mlp"]}
-SMOKE = dict(DEFAULTS, max_utterances=6, test_utterances=2, val_utterances=1, models=["logistic", "mlp"],
+SMOKE = dict(DEFAULTS, max_utterances=6, test_utterances=2, val_utterances=1,
+             models=["logistic", "mlp"],
              epochs=1, frames_per_epoch=1024, width=16, depth=1, context=2, stride=2,
              batch_size=256)
 

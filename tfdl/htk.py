@@ -60,7 +60,8 @@ def parse_parm_kind(name: str) -> int:
     for q in quals:
         if q not in QUALIFIERS:
             raise ValueError(f"unknown HTK qualifier _{q}; choose from "
-                             f"{', '.join('_' + k for k in QUALIFIERS)}. Received: parm_kind={name!r}")
+                             f"{', '.join('_' + k for k in QUALIFIERS)}. "
+                             f"Received: parm_kind={name!r}")
         kind |= QUALIFIERS[q]
     return kind
 
@@ -206,7 +207,7 @@ def compression_rows(data):
     return a, b
 
 
-def write(path, data, sample_period, parm_kind="USER", compress=False, checksum_=False):
+def write(path, data, sample_period, parm_kind="USER", compress=False, with_checksum=False):
     """Writes an HTK parameter file (big-endian, as HTK does by default).
 
     Args:
@@ -216,7 +217,7 @@ def write(path, data, sample_period, parm_kind="USER", compress=False, checksum_
         parm_kind: kind name without `_C`/`_K` (e.g. "MFCC_E"), or a full
             name whose `_C`/`_K` qualifiers switch compression/checksum on.
         compress: store int16 values with A/B rows (HTK `_C`).
-        checksum_: append HTK's `_K` checksum.
+        with_checksum: append HTK's `_K` checksum.
 
     Returns:
         The path.
@@ -226,14 +227,14 @@ def write(path, data, sample_period, parm_kind="USER", compress=False, checksum_
         raise ValueError(f"data must be [frames, dims] with dims > 0. Received: shape={data.shape}")
     kind = parse_parm_kind(parm_kind)
     compress = compress or bool(kind & QUALIFIERS["C"])
-    checksum_ = checksum_ or bool(kind & QUALIFIERS["K"])
+    with_checksum = with_checksum or bool(kind & QUALIFIERS["K"])
     kind &= ~(QUALIFIERS["C"] | QUALIFIERS["K"])
     base = BASE_KINDS[kind & BASEMASK]
     if compress:
         if len(data) == 0:
             raise ValueError("a compressed HTK file needs at least one frame. Received: 0 frames")
         kind |= QUALIFIERS["C"]
-    if checksum_:
+    if with_checksum:
         kind |= QUALIFIERS["K"]
     n, dims = data.shape
     if compress:
@@ -253,7 +254,7 @@ def write(path, data, sample_period, parm_kind="USER", compress=False, checksum_
     header = (np.array([n_header, period], ">i4").tobytes()
               + np.array([size, kind if kind < 0x8000 else kind - 0x10000], ">i2").tobytes())
     tail = b""
-    if checksum_:
+    if with_checksum:
         tail = np.array([checksum(np.frombuffer(body, ">u2"))], ">u2").tobytes()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -205,7 +205,8 @@ def apply_phone_map(corpus, mapping):
     """Renames phones in place by `mapping` (e.g. merging `sp` into `sil`)."""
     if mapping:
         for u in corpus.utterances:
-            u.phones = np.array([mapping.get(p, p) for p in u.phones]) if len(u.phones) else u.phones
+            if len(u.phones):
+                u.phones = np.array([mapping.get(p, p) for p in u.phones])
     return corpus
 
 

@@ -343,7 +343,8 @@ def train_and_evaluate(config):
             schedule=config.schedule, patience=config.patience,
             frames_per_epoch=config.frames_per_epoch, seed=config.seed + i)
         plots.training_curves(history, mwd.path("training_curves.png"), title=name)
-        vp = predict(model, sets["val"], config.context, config.stride) if len(sets["val"]) else None
+        vp = (predict(model, sets["val"], config.context, config.stride)
+              if len(sets["val"]) else None)
         tp = predict(model, sets["test"], config.context, config.stride)
         acc = float(np.mean(tp.argmax(1) == sets["test"].labels))
         results[name] = {"model": arch, "test_frame_accuracy": acc,
