@@ -1,0 +1,188 @@
+r"""Architecture-search benchmark: budgeted search on digits, and 1 vs 2 search workers.
+
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.tuning                   # both parts
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.tuning --parts=search
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.tuning --parts=workers --worker_trials=6
+
+Parts (each merges its numbers into `benchmarks/results/tuning.json`):
+    search: `python -m tuning.search --app=digits --max_params=100000
+        --max_trials=20` (trials of `--epochs` epochs on takes 10-49, scored on
+        takes 5-9), then the best architecture retrained for `--final_epochs`
+        on takes 5-49 and tested once on the official test takes 0-4. Target:
+        higher official-split accuracy than the hand-designed `mfcc` model,
+        with fewer trainable parameters. The mfcc accuracy is read from
+        `benchmarks/results/digits.json` (`python -m benchmarks.digits
+        --parts=accuracy --models=mfcc`); its parameter count from the registry.
+    workers: the same search (`--worker_trials` trials of `--worker_epochs`
+        epochs, same seed, so the same architectures) with a chief and one
+        worker, then a chief and two workers (`tuning.distributed.launch_search`);
+        reports the wall-time ratio. Goal > 1.3x.
+
+Every part records wall time and `os.getloadavg()`: other jobs on the same two
+cores slow the numbers down, the worker comparison most of all.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import tfdl  # noqa: F401  (quiet TensorFlow)
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("parts", ["search", "workers"], "Parts to run: search, workers.")
+flags.DEFINE_integer("max_trials", 20, "Trials of the search part.")
+flags.DEFINE_integer("epochs", 5, "Epochs per trial (search part).")
+flags.DEFINE_integer("final_epochs", 40, "Epochs to retrain the best architecture.")
+flags.DEFINE_integer("max_params", 100000, "Parameter budget.")
+flags.DEFINE_integer("worker_trials", 6, "Trials of the workers part.")
+flags.DEFINE_integer("worker_epochs", 2, "Epochs per trial (workers part).")
+flags.DEFINE_integer("seed", 0, "Search seed.")
+flags.DEFINE_string("data_dir", None, "FSDD folder (default: $TFDL_DATA_DIR/fsdd).")
+flags.DEFINE_string("out", "benchmarks/results/tuning.json", "JSON results file.")
+flags.DEFINE_string("runs_dir", "benchmarks/results/tuning_runs", "Search projects.")
+flags.DEFINE_string("digits_results", "benchmarks/results/digits.json",
+                    "The digits benchmark's JSON (mfcc official-split accuracy).")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env():
+    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+def _mfcc_reference():
+    from tfdl.models.digits import MODELS, trainable_params
+
+    ref = {"params": trainable_params(MODELS.build("mfcc")), "accuracy": None, "source": None}
+    path = Path(FLAGS.digits_results)
+    if path.exists():
+        acc = json.loads(path.read_text()).get("accuracy", {})
+        entry = acc.get("mfcc") if isinstance(acc, dict) else None
+        if isinstance(entry, dict):
+            value = entry.get("accuracy", entry.get("test_accuracy"))
+            if value is not None:
+                ref.update(accuracy=float(value), source=f"{path} (accuracy.mfcc)")
+    return ref
+
+
+def part_search():
+    from tuning import search
+
+    cfg = search.Config(app="digits", max_trials=FLAGS.max_trials, epochs=FLAGS.epochs,
+                        final_epochs=FLAGS.final_epochs, max_params=FLAGS.max_params,
+                        seed=FLAGS.seed, directory=FLAGS.runs_dir, project_name="digits_search",
+                        overwrite=True, data_dir=FLAGS.data_dir, verbose=2)
+    env_start, t0 = _env(), time.perf_counter()
+    out = search.run(cfg)
+    wall = time.perf_counter() - t0
+    ref = _mfcc_reference()
+    final, best = out["final"], out["best"]
+    done = [r for r in out["rows"] if r["status"] == "COMPLETED"]
+    result = {
+        "command": (f"python -m tuning.search --app=digits --max_trials={cfg.max_trials} "
+                    f"--epochs={cfg.epochs} --final_epochs={cfg.final_epochs} "
+                    f"--max_params={cfg.max_params} --seed={cfg.seed}"),
+        "trials_completed": len(done), "max_trials": cfg.max_trials,
+        "max_trial_params": max(r["params"] for r in done),
+        "redrawn": out["redrawn"], "shrunk": out["shrunk"],
+        "best_trial": best["trial"], "best_val_accuracy": best["metric"],
+        "best_hyperparameters": best["hp"], "best_params": final["params"],
+        "best_test_accuracy": final["test_accuracy"], "search_seconds": out["search_seconds"],
+        "mfcc_params": ref["params"], "mfcc_test_accuracy": ref["accuracy"],
+        "mfcc_source": ref["source"],
+        "beats_mfcc": (None if ref["accuracy"] is None else
+                       bool(final["test_accuracy"] > ref["accuracy"] and
+                            final["params"] < ref["params"])),
+        "results_table": out["paths"]["markdown"], "wall_s": wall,
+        "env_start": env_start, "env_end": _env()}
+    return result
+
+
+def part_workers():
+    from tuning import distributed
+
+    args = ["--app=digits", f"--max_trials={FLAGS.worker_trials}",
+            f"--epochs={FLAGS.worker_epochs}", "--final_epochs=0",
+            f"--max_params={FLAGS.max_params}", f"--seed={FLAGS.seed}", "--overwrite"]
+    if FLAGS.data_dir:
+        args.append(f"--data_dir={FLAGS.data_dir}")
+    runs = {}
+    for workers in (1, 2):
+        directory = Path(FLAGS.runs_dir) / f"workers_{workers}"
+        env_start, t0 = _env(), time.perf_counter()
+        codes = distributed.launch_search([*args, f"--directory={directory}"], workers=workers,
+                                          log_dir=directory / "logs", cwd=ROOT)
+        wall = time.perf_counter() - t0
+        if any(c != 0 for c in codes.values()):
+            raise SystemExit(f"search with {workers} worker(s) failed: {codes} "
+                             f"(logs in {directory / 'logs'})")
+        res = json.loads((directory / "digits" / "results.json").read_text())
+        trials = res["trials"]
+        runs[str(workers)] = {
+            "wall_s": wall, "trials": len(trials),
+            "trial_seconds_sum": sum(t["seconds"] or 0 for t in trials),
+            "per_worker": {w: sum(1 for t in trials if t["tuner"] == w)
+                           for w in sorted({t["tuner"] for t in trials})},
+            "best_val_accuracy": res["best"]["metric"],
+            "env_start": env_start, "env_end": _env()}
+    return {"command": "python -m tuning.distributed --mode=search --workers=N -- "
+                       + " ".join(args[:-1] + ["--directory=..."]),
+            "runs": runs, "speedup": runs["1"]["wall_s"] / runs["2"]["wall_s"], "goal": 1.3}
+
+
+def table(results):
+    lines = ["| part | measurement | value |", "|---|---|---|"]
+    s = results.get("search")
+    if s:
+        acc = s["mfcc_test_accuracy"]
+        lines += [
+            f"| search | trials completed / max | {s['trials_completed']} / {s['max_trials']} "
+            f"(largest {s['max_trial_params']:,} params; budget draws redrawn "
+            f"{s['redrawn']}, shrunk {s['shrunk']}) |",
+            f"| search | best trial (val accuracy, takes 5-9) | {s['best_trial']}: "
+            f"{s['best_val_accuracy']:.2%} |",
+            f"| search | best architecture | `{json.dumps(s['best_hyperparameters'])}` |",
+            f"| search | best retrained: official test accuracy, params | "
+            f"{s['best_test_accuracy']:.2%}, {s['best_params']:,} |",
+            f"| search | hand-designed mfcc: official test accuracy, params | "
+            f"{'n/a' if acc is None else f'{acc:.2%}'}, {s['mfcc_params']:,} |",
+            f"| search | beats mfcc with fewer params | {s['beats_mfcc']} |",
+            f"| search | wall time (search + retrain), load avg start/end | "
+            f"{s['wall_s']:.0f} s, {s['env_start']['loadavg'][0]} / "
+            f"{s['env_end']['loadavg'][0]} |"]
+    w = results.get("workers")
+    if w:
+        for n, r in w["runs"].items():
+            lines.append(f"| workers | chief + {n} worker(s): {r['trials']} trials | "
+                         f"{r['wall_s']:.0f} s (per worker {r['per_worker']}; load avg "
+                         f"{r['env_start']['loadavg'][0]} / {r['env_end']['loadavg'][0]}) |")
+        lines.append(f"| workers | speedup 2 vs 1 worker (goal > {w['goal']}x) | "
+                     f"{w['speedup']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    out = Path(FLAGS.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    t0 = time.perf_counter()
+    for part in FLAGS.parts:
+        if part not in ("search", "workers"):
+            raise SystemExit(f"--parts must name search and/or workers. Received: {part}")
+        print(f"== {part} ==", flush=True)
+        results[part] = part_search() if part == "search" else part_workers()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    results["last_run"] = {"parts": FLAGS.parts, "wall_s": time.perf_counter() - t0,
+                           "command": "python -m benchmarks.tuning " + " ".join(sys.argv[1:])}
+    out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(table(results))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    app.run(main)
