@@ -28,39 +28,32 @@ from tfdl.train import SCHEDULES
 
 FLAGS = flags.FLAGS
 
-
-def _define(define, name, *args):
-    """Defines `--name` unless another app in this process (the test suite) already has."""
-    if name not in FLAGS:
-        define(name, *args)
-
-
-_define(flags.DEFINE_string, "data_dir", None,
+flags.DEFINE_string("data_dir", None,
         "Phoneme data folder (default $TFDL_DATA_DIR/phonemes).")
-_define(flags.DEFINE_enum, "layout", "auto", LAYOUTS, "On-disk layout (auto-detected by default).")
-_define(flags.DEFINE_string, "workdir", "runs/phonemes", "Output folder.")
-_define(flags.DEFINE_list, "models", ["mlp"],
+flags.DEFINE_enum("layout", "auto", LAYOUTS, "On-disk layout (auto-detected by default).")
+flags.DEFINE_string("workdir", "runs/phonemes", "Output folder.")
+flags.DEFINE_list("models", ["mlp"],
         f"Ensemble members, from: {', '.join(MODELS.names())}.")
-_define(flags.DEFINE_integer, "context", 15, "K: frames on each side of the centre frame.")
-_define(flags.DEFINE_integer, "stride", 3, "Use every stride-th frame inside the window (2 ms "
+flags.DEFINE_integer("context", 15, "K: frames on each side of the centre frame.")
+flags.DEFINE_integer("stride", 3, "Use every stride-th frame inside the window (2 ms "
         "frames: K=15, stride=3 spans +-90 ms).")
-_define(flags.DEFINE_integer, "width", 512, "Hidden width (bottleneck: inner width).")
-_define(flags.DEFINE_integer, "depth", 3, "Hidden layers (mlp) or residual blocks.")
-_define(flags.DEFINE_float, "dropout", 0.3, "Dropout rate.")
-_define(flags.DEFINE_integer, "epochs", 8, "Maximum epochs.")
-_define(flags.DEFINE_integer, "frames_per_epoch", 250_000,
+flags.DEFINE_integer("width", 512, "Hidden width (bottleneck: inner width).")
+flags.DEFINE_integer("depth", 3, "Hidden layers (mlp) or residual blocks.")
+flags.DEFINE_float("dropout", 0.3, "Dropout rate.")
+flags.DEFINE_integer("epochs", 8, "Maximum epochs.")
+flags.DEFINE_integer("frames_per_epoch", 250_000,
         "Training frames drawn per epoch (0 = all).")
-_define(flags.DEFINE_integer, "batch_size", 512, "Frames per batch.")
-_define(flags.DEFINE_float, "learning_rate", 1e-3, "Adam learning rate.")
-_define(flags.DEFINE_enum, "schedule", "cosine", SCHEDULES, "Learning-rate schedule.")
-_define(flags.DEFINE_integer, "patience", 3, "Early-stopping patience (epochs; 0 = off).")
-_define(flags.DEFINE_integer, "test_utterances", 50, "Utterances held out for testing.")
-_define(flags.DEFINE_integer, "val_utterances", 25,
+flags.DEFINE_integer("batch_size", 512, "Frames per batch.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_enum("schedule", "cosine", SCHEDULES, "Learning-rate schedule.")
+flags.DEFINE_integer("patience", 3, "Early-stopping patience (epochs; 0 = off).")
+flags.DEFINE_integer("test_utterances", 50, "Utterances held out for testing.")
+flags.DEFINE_integer("val_utterances", 25,
         "Utterances for early stopping and ensemble weights.")
-_define(flags.DEFINE_integer, "max_utterances", 0, "Use only the first N utterances (0 = all).")
-_define(flags.DEFINE_string, "phone_map", "", "Phone renames, e.g. 'sp=sil,l!=l'.")
-_define(flags.DEFINE_float, "tolerance", 0.01, "Seconds label files may overhang the features.")
-_define(flags.DEFINE_integer, "seed", 0, "Random seed.")
+flags.DEFINE_integer("max_utterances", 0, "Use only the first N utterances (0 = all).")
+flags.DEFINE_string("phone_map", "", "Phone renames, e.g. 'sp=sil,l!=l'.")
+flags.DEFINE_float("tolerance", 0.01, "Seconds label files may overhang the features.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
 @dataclasses.dataclass(frozen=True)

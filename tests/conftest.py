@@ -45,3 +45,29 @@ def data_root():
     if not root.is_dir():
         pytest.fail(f"real data not found at {root}: set TFDL_DATA_DIR")
     return root
+
+
+def load_app(name):
+    """Imports `apps.<name>` (or `tuning.<name>`) with only its own absl flags defined.
+
+    absl flags are process-global, and apps define flags with the same names
+    (`--model`, `--workdir`, ...) but different choices and defaults. Each app
+    runs alone in its own process; a test process imports several, so before
+    importing one app this removes every other app module and its flags.
+    Call it inside a test or fixture, never at module import (collection
+    imports every test module before any test runs).
+    """
+    import importlib
+    import sys
+
+    from absl import flags
+
+    target = name if "." in name else f"apps.{name}"
+    by_module = flags.FLAGS.flags_by_module_dict()
+    for mod in [m for m in sys.modules if m.startswith(("apps.", "tuning."))]:
+        for flag in by_module.get(mod, []):
+            if flag.name in flags.FLAGS:
+                delattr(flags.FLAGS, flag.name)
+        del sys.modules[mod]
+    flags.FLAGS.unparse_flags()
+    return importlib.import_module(target)

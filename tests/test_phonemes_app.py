@@ -9,25 +9,27 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from apps import phonemes as app
+from conftest import load_app
 from tfdl import export, htk
 from tfdl.datasets import phonemes as data
 from tfdl.errors import InputError
 from tfdl.models import phonemes as models
 
-# Every flag is set explicitly: other apps in the same pytest process may define flags
-# with the same names (absl flags are global) and other defaults.
-DEFAULTS = {**dataclasses.asdict(app.Config()), "models": ["mlp"]}
-SMOKE = dict(DEFAULTS, max_utterances=6, test_utterances=2, val_utterances=1,
-             models=["logistic", "mlp"],
-             epochs=1, frames_per_epoch=1024, width=16, depth=1, context=2, stride=2,
-             batch_size=256)
+app = DEFAULTS = SMOKE = None  # Set by the `_load_app` fixture before the first test.
 
 
 @pytest.fixture(autouse=True, scope="module")
-def parsed_flags():
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS(["test"])
+def _load_app():
+    # Other apps in this pytest process define flags with the same names (absl flags
+    # are global): load_app leaves only this app's flags, and every flag is set explicitly.
+    global app, DEFAULTS, SMOKE
+    app = load_app("phonemes")
+    flags.FLAGS(["test"])
+    DEFAULTS = {**dataclasses.asdict(app.Config()), "models": ["mlp"]}
+    SMOKE = dict(DEFAULTS, max_utterances=6, test_utterances=2, val_utterances=1,
+                 models=["logistic", "mlp"],
+                 epochs=1, frames_per_epoch=1024, width=16, depth=1, context=2, stride=2,
+                 batch_size=256)
 
 
 def test_smoke_run_writes_every_artifact(data_root, tmp_path):
