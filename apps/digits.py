@@ -37,9 +37,9 @@ flags.DEFINE_enum("split", "official", SPLITS,
                   "--test_speakers held out; loso: leave-one-speaker-out cross-validation.")
 flags.DEFINE_list("test_speakers", [], "Held-out speakers for --split=speaker.")
 flags.DEFINE_float("test_fraction", 0.1, "Test share for --split=random.")
-flags.DEFINE_float("val_fraction", 0.1,
+flags.DEFINE_float("val_fraction", None,
                    "Share of the training split held out for validation (best checkpoint, "
-                   "early stopping); 0 trains on all of it.")
+                   "early stopping); 0 trains on all of it (default: the model's).")
 flags.DEFINE_bool("cv", False, "Leave-one-speaker-out cross-validation (same as --split=loso).")
 flags.DEFINE_integer("epochs", None, "Epochs (default: the model's).")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the model's).")
@@ -76,7 +76,7 @@ class Config:
     split: str = "official"
     test_speakers: tuple = ()
     test_fraction: float = 0.1
-    val_fraction: float = 0.1
+    val_fraction: float = None
     epochs: int = None
     batch_size: int = None
     learning_rate: float = None
@@ -127,7 +127,7 @@ class Config:
         if self.schedule not in SCHEDULES:
             raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}. "
                              f"Received: --schedule={self.schedule}")
-        if not 0.0 <= self.val_fraction < 0.5:
+        if self.val_fraction is None or not 0.0 <= self.val_fraction < 0.5:
             raise InputError(f"--val_fraction must be in [0, 0.5). Received: "
                              f"--val_fraction={self.val_fraction}")
         if not 0.0 < self.test_fraction < 1.0:

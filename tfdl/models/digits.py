@@ -39,19 +39,17 @@ SAMPLE_RATE = 8000
 
 # Default training hyperparameters per model: the ones the benchmark used to
 # reach the README's accuracies (`apps.digits` takes these unless a flag is given).
+_TRAIN = dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, schedule="cosine",
+              augment=True, val_fraction=0.1)
 DEFAULTS = {
-    "plain": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, schedule="cosine",
-                  augment=True),
-    "dropout": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
-                    schedule="cosine", augment=True),
-    "batchnorm": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
-                      schedule="cosine", augment=True),
-    "mfcc": dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32,
-                 schedule="cosine", augment=True),
-    "compact": dict(optimizer="adam", learning_rate=3e-3, epochs=40, batch_size=32,
-                    schedule="cosine", augment=True),
-    "compact_rel": dict(optimizer="adam", learning_rate=3e-3, epochs=40, batch_size=32,
-                        schedule="cosine", augment=True),
+    "plain": dict(_TRAIN),
+    "dropout": dict(_TRAIN),
+    "batchnorm": dict(_TRAIN),
+    # Trained on the whole training split (no validation hold-out): 99.6 % vs 98.0 %
+    # with 10 % held out (benchmarks/digits.py, official split).
+    "mfcc": dict(_TRAIN, val_fraction=0.0),
+    "compact": dict(_TRAIN, learning_rate=3e-3),
+    "compact_rel": dict(_TRAIN, learning_rate=3e-3),
 }
 
 
