@@ -11,19 +11,19 @@ metrics.json (validation SNR / SI-SDR of the input, the model and the
 noisy-phase oracle), TensorBoard logs and an `export/` SavedModel whose
 `serve(waveforms [batch, samples]) -> [batch, samples]` denoises raw audio.
 
-Phase-aware variant (complex ratio mask trained on a waveform SNR loss):
+Phase-aware variant (complex ratio mask trained on the complex-spectrum MSE):
 
     python -m apps.denoise --model=fc_crm --test=test_02_x.wav
 """
 
 import tfdl  # noqa: F401  (quiet TensorFlow start-up)
 
-from absl import flags
+from absl import flags, logging
 
 from tfdl import cli
 from tfdl.denoise import LOSSES, DenoiseConfig, run, summary_rows
 from tfdl.models.denoise import ACTIVATIONS, MAGNITUDE_OUTPUTS, MODELS
-from tfdl.train import OPTIMIZERS
+from tfdl.train import OPTIMIZERS, SCHEDULES
 
 D = DenoiseConfig()
 FLAGS = flags.FLAGS
@@ -39,11 +39,11 @@ flags.DEFINE_integer("units", D.units, "Units per hidden layer.")
 flags.DEFINE_enum("activation", D.activation, list(ACTIVATIONS), "Hidden activation.")
 flags.DEFINE_float("dropout", D.dropout, "Dropout after each hidden layer.")
 flags.DEFINE_integer("context", D.context, "Neighbouring frames on each side of a frame.")
-flags.DEFINE_bool("log_compression", D.log_compression, "Feed log1p magnitudes.")
+flags.DEFINE_bool("log_compression", D.log_compression, "Feed log(1 + |X|) instead of |X|.")
 flags.DEFINE_enum("output", D.output, list(MAGNITUDE_OUTPUTS),
                   "fc output: bounded mask on |X|, or a softplus magnitude.")
 flags.DEFINE_enum("loss", D.loss, list(LOSSES),
-                  "auto: magnitude MSE for fc, waveform SNR for fc_crm.")
+                  "auto: magnitude MSE for fc, real/imag spectrum MSE for fc_crm.")
 flags.DEFINE_integer("fft_length", D.fft_length, "STFT size (= window length).")
 flags.DEFINE_integer("frame_step", D.frame_step, "STFT hop.")
 flags.DEFINE_float("val_fraction", D.val_fraction, "Held-out tail of the training pair.")
@@ -52,11 +52,15 @@ flags.DEFINE_integer("batch_size", D.batch_size, "Crops per batch.")
 flags.DEFINE_integer("chunk_frames", D.chunk_frames, "Consecutive frames per training crop.")
 flags.DEFINE_enum("optimizer", D.optimizer, list(OPTIMIZERS), "Optimizer.")
 flags.DEFINE_float("learning_rate", D.learning_rate, "Learning rate.")
+flags.DEFINE_enum("schedule", D.schedule, list(SCHEDULES),
+                  "Learning-rate schedule over --epochs (cosine: decay to 0).")
 flags.DEFINE_integer("patience", D.patience, "Early-stopping patience on val SNR (0: off).")
 flags.DEFINE_integer("griffin_lim", D.griffin_lim,
                      "Griffin-Lim iterations from the network's phase at inference (0: off).")
 flags.DEFINE_float("remix", D.remix,
                    "Probability that a training crop gets noise from elsewhere in the pair.")
+flags.DEFINE_float("noise_gain_db", D.noise_gain_db,
+                   "Random gain in +-dB on the training crops' noise (0: off).")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")
@@ -74,6 +78,7 @@ def config_from_flags():
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # SavedModel writing logs at INFO.
     result = run(config_from_flags())
     cli.summary("denoise", summary_rows(result))
 

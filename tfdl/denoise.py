@@ -44,7 +44,8 @@ from tfdl.errors import InputError
 from tfdl.models.denoise import MODELS, FeatureNorm
 
 LOSSES = ("auto", "magnitude", "spectrum", "snr")
-DEFAULT_LOSS = {"fc": "magnitude", "fc_crm": "snr"}
+DEFAULT_LOSS = {"fc": "magnitude", "fc_crm": "spectrum"}
+GL_ITERATIONS = 16  # Griffin-Lim iterations also evaluated after training
 DATASET = "denoise"
 
 
@@ -66,24 +67,26 @@ class DenoiseConfig:
     workdir: str = "runs/denoise"
     model: str = "fc"
     hidden_layers: int = 3
-    units: int = 1024
+    units: int = 512
     activation: str = "relu"
-    dropout: float = 0.1
-    context: int = 2
+    dropout: float = 0.2
+    context: int = 3
     log_compression: bool = True
     output: str = "mask"
     loss: str = "auto"
     fft_length: int = 1024
     frame_step: int = 512
     val_fraction: float = 0.15
-    epochs: int = 60
+    epochs: int = 30
     batch_size: int = 16
     chunk_frames: int = 32
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    schedule: str = "cosine"
     patience: int = 12
     griffin_lim: int = 0
     remix: float = 0.5
+    noise_gain_db: float = 0.0
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -97,7 +100,7 @@ class DenoiseConfig:
 
     def validate(self):
         """Raises InputError naming the flag for any bad value."""
-        from tfdl.train import OPTIMIZERS
+        from tfdl.train import OPTIMIZERS, SCHEDULES
         from tfdl.models.denoise import ACTIVATIONS, MAGNITUDE_OUTPUTS
 
         def bad(flag, why):
@@ -130,10 +133,12 @@ class DenoiseConfig:
             bad("remix", "must be in [0, 1]")
         if not 0 < self.val_fraction < 1:
             bad("val_fraction", "must be in (0, 1)")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", f"must be one of {', '.join(SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
             bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
-                     "max_seconds"):
+                     "noise_gain_db", "max_seconds"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
         return self
@@ -315,7 +320,7 @@ def default_crops(frames, chunk_frames, batch_size):
 
 
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
-                  seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0):
+                  seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -334,6 +339,8 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         crops_per_epoch: default `default_crops` (each frame about 4 times).
         remix: probability of re-mixing a crop with noise from elsewhere.
         gain_db: random gain in [-gain_db, gain_db] on both noisy and clean.
+        noise_gain_db: random gain in [-noise_gain_db, noise_gain_db] on the
+            noise alone (other input SNRs than the recording's).
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -359,6 +366,8 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         u = tf.cast(tf.math.floormod(seeds[2], 1 << 20), tf.float32) / float(1 << 20)
         b = tf.where(u < remix, b, a)
         sc, nc = s[a:a + length], v[b:b + length]
+        if noise_gain_db:
+            nc = nc * 10.0 ** (tf.random.uniform([], -noise_gain_db, noise_gain_db) / 20.0)
         if gain_db:
             g = 10.0 ** (tf.random.uniform([], -gain_db, gain_db) / 20.0)
             sc, nc = sc * g, nc * g
@@ -572,11 +581,13 @@ def run(cfg, verbose="auto"):
     model = build_model(cfg, fl // 2 + 1)
     adapt_normalisation(model, xtr)
     train_ds = chunk_dataset(clean_tr, noisy_tr, cfg.chunk_frames, cfg.batch_size, fl, fs,
-                             cfg.seed, remix=cfg.remix, gain_db=cfg.gain_db)
+                             cfg.seed, remix=cfg.remix, gain_db=cfg.gain_db,
+                             noise_gain_db=cfg.noise_gain_db)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
-    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate),
+    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
+                                           decay_steps=steps * cfg.epochs),
                   loss=make_loss(cfg.resolved_loss, fl, fs),
                   metrics=[WaveformSNR(fl, fs, trim=fl // 2)])
     denoiser = Denoiser(model, fl, fs, cfg.griffin_lim)
@@ -598,6 +609,12 @@ def run(cfg, verbose="auto"):
     si_sdr = {"input": metrics.si_sdr(clean_va, noisy_va),
               "model": metrics.si_sdr(clean_va, est),
               "oracle_noisy_phase": metrics.si_sdr(clean_va, oracle)}
+    if not cfg.griffin_lim:
+        # Phase reconstruction without retraining: Griffin-Lim consistency
+        # iterations from the network's (noisy) phase, same magnitude estimate.
+        gl = Denoiser(model, fl, fs, GL_ITERATIONS).denoise(noisy_va)
+        snr[f"model_griffin_lim{GL_ITERATIONS}"] = metrics.snr(clean_va, gl)
+        si_sdr[f"model_griffin_lim{GL_ITERATIONS}"] = metrics.si_sdr(clean_va, gl)
     taudio.write_wav(wd.path("validation_denoised.wav"), est, rate)
     _spectrogram_png([("noisy (validation tail)", noisy_va), ("denoised", est),
                       ("clean", clean_va)], rate, cfg, wd.path("spectrograms_validation.png"))

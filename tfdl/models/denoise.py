@@ -6,8 +6,8 @@ not care which one they hold:
     input:  noisy STFT as real/imag, `(batch, frames, bins, 2)` float32
     output: estimated clean STFT as real/imag, `(batch, frames, bins, 2)`
 
-Inside: spectral features (log-compressed magnitude, optionally the
-magnitude-compressed real/imag parts) -> per-feature normalisation (set from
+Inside: spectral features (log magnitude, optionally the noisy phase as
+cosine and sine) -> per-feature normalisation (set from
 the training data with `FeatureNorm.adapt`) -> neighbouring context frames ->
 a fully connected network applied to every frame -> a head that turns the
 network output into a clean STFT estimate:
@@ -47,21 +47,28 @@ class SpectralFeatures(keras.layers.Layer):
     """Per-frame features of a noisy STFT.
 
     Input shape: `(batch, frames, bins, 2)` (real, imag).
-    Output shape: `(batch, frames, bins)` (log1p |X| or |X|), or
-    `(batch, frames, 3 * bins)` with `complex_parts=True` (the magnitude
-    feature, then real and imag parts rescaled to that compressed magnitude).
+    Output shape: `(batch, frames, bins)` (log(|X| + log_offset) or |X|),
+    or `(batch, frames, 3 * bins)` with `complex_parts=True` (the magnitude
+    feature, then the cosine and sine of the noisy phase).
+
+    Args:
+        log_compression: log(|X| + log_offset) instead of |X|.
+        complex_parts: append the unit phasor (cos, sin) per bin.
+        log_offset: offset inside the log; 1 (log1p, the default) measured
+            0.5 dB better on the validation tail than 1e-3 (12.0 vs 11.5 dB).
     """
 
-    def __init__(self, log_compression=True, complex_parts=False, **kwargs):
+    def __init__(self, log_compression=True, complex_parts=False, log_offset=1.0, **kwargs):
         super().__init__(**kwargs)
         self.log_compression = bool(log_compression)
         self.complex_parts = bool(complex_parts)
+        self.log_offset = float(log_offset)
 
     def call(self, inputs):
         mag, cos, sin = _mag_phase(inputs)
-        feat = tf.math.log1p(mag) if self.log_compression else mag
+        feat = tf.math.log(mag + self.log_offset) if self.log_compression else mag
         if self.complex_parts:
-            return tf.concat([feat, feat * cos, feat * sin], axis=-1)
+            return tf.concat([feat, cos, sin], axis=-1)
         return feat
 
     def compute_output_shape(self, input_shape):
@@ -71,7 +78,7 @@ class SpectralFeatures(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "log_compression": self.log_compression,
-                "complex_parts": self.complex_parts}
+                "complex_parts": self.complex_parts, "log_offset": self.log_offset}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -225,7 +232,7 @@ def fc(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1, con
         activation: hidden activation, one of `ACTIVATIONS`.
         dropout: dropout rate after each hidden layer.
         context: neighbouring frames on each side fed with each frame.
-        log_compression: feed log1p |X| instead of |X|.
+        log_compression: feed log(1 + |X|) instead of |X|.
         output: "mask" (sigmoid mask in [0, 1] on |X|) or "magnitude"
             (softplus, non-negative).
 

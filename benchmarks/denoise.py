@@ -1,0 +1,87 @@
+r"""Speech-denoising benchmark: validation-tail SNR / SI-SDR of each variant, export RTF.
+
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.denoise
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.denoise --variants=magnitude --epochs=20
+
+Each variant is a full `tfdl.denoise.run` (the app's library call) trained on
+the first 85 % of the training pair and early-stopped on the SNR of the
+reconstructed last 15 %; the table reports, on that tail, the SNR of the noisy
+input, of the noisy-phase oracle (clean magnitude, noisy phase: the ceiling of
+any magnitude-only model), and of the model, plus SI-SDR, training time and
+the real-time factor of the exported SavedModel on CPU (seconds of compute per
+second of audio, one 28 s call, median of 3). Targets: magnitude model >= 14
+dB; phase-aware model > the 17.0 dB noisy-phase ceiling; RTF <= 0.01.
+
+Results merge into `benchmarks/results/denoise.json` (per variant, with wall
+time and `os.getloadavg()`: other jobs on the same CPU slow training down,
+and the RTF with it).
+"""
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import tfdl  # noqa: F401  (quiet TensorFlow)
+from absl import app, flags, logging
+
+from tfdl.denoise import DenoiseConfig, run
+
+FLAGS = flags.FLAGS
+VARIANTS = {
+    # The course's model: magnitude mask with the noisy phase.
+    "magnitude": dict(model="fc"),
+    # Phase-aware: complex ratio mask on magnitude + real/imag context frames.
+    "complex_mask": dict(model="fc_crm"),
+}
+flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run: {', '.join(VARIANTS)}.")
+flags.DEFINE_integer("epochs", DenoiseConfig.epochs, "Maximum epochs per variant.")
+flags.DEFINE_string("data_dir", "", "Denoise data folder (default: $TFDL_DATA_DIR/denoise).")
+flags.DEFINE_string("out", "benchmarks/results/denoise.json", "JSON results file.")
+flags.DEFINE_string("runs_dir", "benchmarks/results/denoise_runs", "Workdirs of the runs.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+
+TARGETS = {"magnitude_snr_db": 14.0, "phase_aware_snr_db": 17.0, "rtf": 0.01}
+
+
+def table(results):
+    rows = ["| variant | input SNR | oracle (noisy phase) | model SNR | model SI-SDR | epochs | "
+            "train s | export RTF (CPU) | load avg |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        s, d = r["validation_snr_db"], r["validation_si_sdr_db"]
+        rows.append(f"| {name} | {s['input']:.2f} | {s['oracle_noisy_phase']:.2f} | "
+                    f"**{s['model']:.2f}** | {d['model']:.2f} | {r['epochs_run']} | "
+                    f"{r['train_seconds']:.0f} | {r.get('export_real_time_factor_cpu', 0):.4f} | "
+                    f"{r['loadavg_start'][0]:.1f} |")
+    return "\n".join(rows)
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # SavedModel writing logs at INFO.
+    unknown = set(FLAGS.variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"error: unknown --variants {sorted(unknown)}; choose from "
+                         f"{', '.join(VARIANTS)}")
+    out = Path(FLAGS.out)
+    results = json.loads(out.read_text())["variants"] if out.exists() else {}
+    for name in FLAGS.variants:
+        cfg = DenoiseConfig(data_dir=FLAGS.data_dir, epochs=FLAGS.epochs, seed=FLAGS.seed,
+                            workdir=str(Path(FLAGS.runs_dir) / name), audio_every=0,
+                            test=("test_01_x.wav", "test_02_x.wav"), **VARIANTS[name])
+        load0, t0 = os.getloadavg(), time.time()
+        r = run(cfg, verbose=2)
+        r.update(config=dataclasses.asdict(cfg), wall_seconds=time.time() - t0,
+                 loadavg_start=list(load0), loadavg_end=list(os.getloadavg()))
+        results[name] = r
+        from tfdl.workdir import write_json
+
+        write_json(out, {"targets": TARGETS, "cpus": os.cpu_count(), "variants": results})
+    print(f"\nresults: {out}\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    app.run(main)
