@@ -45,7 +45,7 @@ studies.define_config_flags(studies.MNISTConfig, FLAGS, {
     "patience": "Early-stopping patience (epochs without better validation accuracy).",
     "val_fraction": "Validation share of the training split.",
     "embed_samples": "Test images for the grids and the t-SNE/PCA plots.",
-    "tsne": "Draw t-SNE plots (slow: about 10-30 s per layer on 2 cores).",
+    "tsne": "Draw t-SNE plots (slow: about 10 s of CPU per layer; --notsne for quick runs).",
     "tsne_iter": "t-SNE iterations.",
     "steps_per_epoch": "Cap on steps per epoch (smoke runs; 0 = a full pass).",
     "schedule": "Learning-rate schedule (cosine decays to 0 over --epochs).",

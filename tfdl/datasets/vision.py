@@ -44,6 +44,8 @@ class VisionData:
 
     def subset(self, train_size=None, test_size=None, seed=0):
         """A stratified, seeded subset (for smoke runs); None keeps everything."""
+        if not train_size and not test_size:
+            return self
         xtr, ytr = _take(self.x_train, self.y_train, train_size, seed)
         xte, yte = _take(self.x_test, self.y_test, test_size, seed + 1)
         return VisionData(xtr, ytr, xte, yte, self.labels,
