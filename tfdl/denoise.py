@@ -67,7 +67,7 @@ class DenoiseConfig:
     workdir: str = "runs/denoise"
     model: str = "fc"
     hidden_layers: int = 3
-    units: int = 512
+    units: int = 1024
     activation: str = "relu"
     dropout: float = 0.2
     context: int = 3
@@ -86,7 +86,7 @@ class DenoiseConfig:
     patience: int = 12
     griffin_lim: int = 0
     remix: float = 0.5
-    noise_gain_db: float = 0.0
+    noise_gain_db: float = 6.0
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
