@@ -141,3 +141,25 @@ def test_existing_search_is_not_touched_without_resume(tmp_path):
     cfg.project_dir.mkdir(parents=True)
     with pytest.raises(InputError, match="--resume .* --overwrite"):
         search._check_project(cfg, "single")
+
+
+def test_every_app_with_a_model_registry_has_a_hypermodel():
+    import importlib.util
+
+    for app in ("digits", "keywords", "phonemes"):
+        if importlib.util.find_spec(f"tfdl.models.{app}") is not None:
+            assert app in APPS.names()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", ["keywords", "phonemes"])
+def test_real_data_search_smoke(tmp_path, data_root, app):
+    """One short trial on the real data, the best model retrained 1 epoch and exported."""
+    sub = {"keywords": "keywords", "phonemes": "phonemes"}[app]
+    out = search.run(search.Config(app=app, data_dir=str(data_root / sub),
+                                   directory=str(tmp_path), max_trials=1, epochs=1,
+                                   final_epochs=1, max_params=50000, verbose=0))
+    assert out["rows"][0]["status"] == "COMPLETED" and out["rows"][0]["params"] <= 50000
+    best = tmp_path / app / "best"
+    assert (best / "export" / "saved_model.pb").exists()
+    assert 0 <= json.loads((best / "metrics.json").read_text())["test_accuracy"] <= 1

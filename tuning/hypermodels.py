@@ -73,16 +73,18 @@ class AppHyperModel(keras_tuner.HyperModel):
     """
 
     app = None
+    default_batch_size = 32
+    bn_momentum = 0.9
     # Hyperparameters that change the parameter count, each monotone (a larger
     # value never gives fewer parameters); `--max_params` moves them down.
     size_hps = ()
     objective = keras_tuner.Objective("val_accuracy", "max")
     metric_name = "accuracy"
 
-    def __init__(self, data_dir=None, batch_size=32, seed=0, epochs=5):
+    def __init__(self, data_dir=None, batch_size=None, seed=0, epochs=5):
         super().__init__(name=self.app, tunable=True)
         self.data_dir = data_dir
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.default_batch_size
         self.seed = seed
         self.epochs = epochs
         self.decay_steps = None  # Set by `setup` (steps per epoch x epochs).
@@ -105,6 +107,14 @@ class AppHyperModel(keras_tuner.HyperModel):
     # -- keras-tuner interface ---------------------------------------------------
     def build(self, hp):
         model = self.build_model(hp)
+        for layer in model.layers:
+            # Trials are a few hundred steps: with Keras' default momentum (0.99) the
+            # moving statistics still lag the fast-changing activations at the end,
+            # and inference (moving statistics) scores at chance while training
+            # (batch statistics) is fine. 0.9 is PyTorch's default (momentum=0.1),
+            # which the course reference uses.
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = self.bn_momentum
         optimizer = hp.Choice("optimizer", list(OPTIMIZERS))
         lr = hp.Float("learning_rate", 3e-4, 1e-2, sampling="log")
         decay = self.decay_steps
@@ -195,11 +205,31 @@ class AppHyperModel(keras_tuner.HyperModel):
             n = self.count(values)
         return values, n
 
-    def export(self, model, export_dir):
+    def final_fit(self, model, hp, workdir, epochs, verbose="auto"):
+        """Retrains `model` (built from `hp`) on the final training data; returns the history."""
+        from tfdl.train import fit
+
+        data = self.setup()
+        self.prepare(model, data.train)
+        return fit(model, data.final_train, None, workdir=workdir, epochs=epochs,
+                   batch_size=self.batch_size, monitor=self.metric_name, backup=False,
+                   verbose=verbose)
+
+    def predict_test(self, model, hp):
+        """(true labels, predicted labels) on the app's test split."""
+        import numpy as np
+
+        y_true, y_pred = [], []
+        for x, y in self.setup().test:
+            y_true.append(np.asarray(y))
+            y_pred.append(np.argmax(model(x, training=False), axis=-1))
+        return np.concatenate(y_true), np.concatenate(y_pred)
+
+    def export(self, model, export_dir, hp=None):
         """Exports like the app: a SavedModel that takes raw waveforms."""
         from tfdl.export import export_classifier
 
-        return export_classifier(model, export_dir, list(self.data.labels))
+        return export_classifier(model, export_dir, list(self.setup().labels))
 
 
 def _options(p):
@@ -297,3 +327,191 @@ class DigitsHyperModel(AppHyperModel):
                                 f"({len(search_train)}) / validation takes 5-9 ({len(val)}); "
                                 f"final model on takes 5-49 ({len(train)}), "
                                 f"test takes 0-4 ({len(test)})")
+
+
+# --------------------------------------------------------------------------- keywords
+if _has("tfdl.keywords"):
+
+    @APPS.register("keywords")
+    class KeywordsHyperModel(AppHyperModel):
+        """Keyword spotting (Speech Commands layout): the DS-CNN and the reference CNN.
+
+        Search space: family "ds_cnn" (filters, depth 1-5 blocks, depthwise
+        kernel 3/5) or "cnn" (1-3 conv layers of tunable filters, kernel 3/5,
+        one dense layer of tunable width); dropout, batch norm on/off,
+        optimiser, learning rate. (The keywords builders take no `activation`
+        argument: ReLU is fixed.) Data, augmentation and export are the app's
+        own (`tfdl.keywords`): trials train on the training split with its
+        augmentation and are scored on the validation list; the final model is
+        retrained on the training split and tested once on the testing list.
+        """
+
+        app = "keywords"
+        default_batch_size = 64
+        size_hps = ("filters", "depth", "kernel_size", "batchnorm", "cnn_filters", "cnn_layers",
+                    "cnn_kernel_size", "dense_units")
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            from tfdl.keywords import KeywordsConfig
+
+            self.cfg = KeywordsConfig(data_dir=self.data_dir or "", batch_size=self.batch_size,
+                                      seed=self.seed, epochs=self.epochs)
+            self.num_classes = len(self.cfg.wanted_words) + 2  # + silence, unknown
+
+        def branches(self):
+            return {"family": ["ds_cnn", "cnn"]}
+
+        def build_model(self, hp):
+            from tfdl.models.keywords import MODELS
+
+            family = hp.Choice("family", ["ds_cnn", "cnn"])
+            common = dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
+                          batchnorm=hp.Boolean("batchnorm", default=True))
+            if family == "ds_cnn":
+                with hp.conditional_scope("family", ["ds_cnn"]):
+                    kw = dict(filters=hp.Choice("filters", [16, 24, 32, 48, 64]),
+                              depth=hp.Int("depth", 1, 5),
+                              kernel_size=hp.Choice("kernel_size", [3, 5]))
+            else:
+                with hp.conditional_scope("family", ["cnn"]):
+                    f = hp.Choice("cnn_filters", [8, 16, 32])
+                    kw = dict(filters=(f,) * hp.Int("cnn_layers", 1, 3),
+                              kernel_size=hp.Choice("cnn_kernel_size", [3, 5]),
+                              dense_units=(hp.Choice("dense_units", [32, 64, 128]),))
+            return MODELS.build(family, num_classes=self.num_classes, **self.cfg.front_end(),
+                                **common, **kw)
+
+        def load_data(self):
+            import math
+
+            from tfdl import keywords as kw
+            from tfdl.datasets import speech_commands as sc
+
+            data = kw.prepare(self.cfg)
+            tr, va, te = (data.splits[s] for s in sc.SPLITS)
+            bank = kw.noise_bank(data.train_noise, self.cfg.clip_samples)
+            train = kw.train_dataset(tr, self.cfg, bank)
+            steps = math.ceil(len(tr) / self.batch_size)
+            return Data(train=train, val=kw.eval_dataset(va.waves, va.labels),
+                        test=kw.eval_dataset(te.waves, te.labels), final_train=train,
+                        labels=tuple(data.corpus.labels), steps_per_epoch=steps,
+                        final_steps_per_epoch=steps,
+                        description=f"Speech Commands lists: search on training ({len(tr)}) / "
+                                    f"validation ({len(va)}); final model on training, "
+                                    f"testing ({len(te)}) once")
+
+        def export(self, model, export_dir, hp=None):
+            from tfdl import keywords as kw
+
+            return kw.save_export(model, export_dir, list(self.setup().labels), self.cfg)
+
+
+# --------------------------------------------------------------------------- phonemes
+if _has("tfdl.datasets.phonemes"):
+
+    @APPS.register("phonemes")
+    class PhonemesHyperModel(AppHyperModel):
+        """Frame-level phoneme classification: the reference MLP and the residual MLPs.
+
+        Search space: family "mlp" (activation tunable), "resnet_basic" or
+        "resnet_bottleneck"; width, depth, dropout, context (frames on each
+        side, stride 3 as the app), optimiser, learning rate. (The phonemes
+        builders have batch norm always on and no switch for it; only `mlp`
+        takes `activation`.) Data and export are the app's own: utterance-level
+        split (`split_utterances`: 50 test, 25 validation), trials scored on the
+        validation frames, final model tested once on the test frames and
+        exported with `export_utterance_model` (a whole utterance of raw MFCC in).
+        """
+
+        app = "phonemes"
+        default_batch_size = 512
+        stride = 3
+        contexts = (3, 5, 10, 15)
+        frames_per_epoch = 100_000
+        size_hps = ("width", "depth", "context")
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._corpus = None
+
+        def branches(self):
+            return {"family": ["mlp", "resnet_basic", "resnet_bottleneck"]}
+
+        def corpus(self):
+            from tfdl.datasets import phonemes as ph
+
+            if self._corpus is None:
+                corpus = ph.load_corpus(ph.find(self.data_dir))
+                phones = corpus.phone_set()
+                self._corpus = (corpus, phones, ph.check_vocabulary(corpus, phones))
+            return self._corpus
+
+        def build_model(self, hp):
+            from tfdl.models.phonemes import MODELS
+
+            corpus, phones, _ = self.corpus()
+            family = hp.Choice("family", ["mlp", "resnet_basic", "resnet_bottleneck"])
+            kw = dict(width=hp.Choice("width", [64, 128, 256, 512]), depth=hp.Int("depth", 1, 4),
+                      dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
+                      context=hp.Choice("context", list(self.contexts)))
+            if family == "mlp":
+                with hp.conditional_scope("family", ["mlp"]):
+                    kw["activation"] = hp.Choice("activation", ["gelu", "relu", "swish"])
+            return MODELS.build(family, num_classes=len(phones),
+                                num_features=corpus.num_features, **kw)
+
+        def load_data(self):
+            from tfdl.datasets import phonemes as ph
+
+            corpus, phones, index = self.corpus()
+            split = ph.split_utterances(len(corpus.utterances), 50, 25, self.seed)
+            pad = max(self.contexts) * self.stride
+            self.sets = {k: ph.pack([corpus.utterances[i] for i in v], index, pad)
+                         for k, v in split.items()}
+            steps = max(1, min(self.frames_per_epoch, len(self.sets["train"])) // self.batch_size)
+            return Data(train=None, val=None, test=None, final_train=None, labels=tuple(phones),
+                        steps_per_epoch=steps, final_steps_per_epoch=steps,
+                        description=f"{len(corpus.utterances)} utterances: search on train "
+                                    f"({len(split['train'])}) / val ({len(split['val'])}); "
+                                    f"final model tested once on test ({len(split['test'])}); "
+                                    f"{self.frames_per_epoch} frames per epoch")
+
+        def _datasets(self, hp, final=False):
+            from tfdl.datasets import phonemes as ph
+
+            context = hp.get("context")
+            train = ph.frame_dataset(self.sets["train"], context, self.stride, self.batch_size,
+                                     training=True, seed=self.seed)
+            val = None if final else ph.frame_dataset(self.sets["val"], context, self.stride,
+                                                      4 * self.batch_size)
+            return train, val
+
+        def fit(self, hp, model, *args, **kwargs):
+            # The context window is a hyperparameter, so each trial makes its own windows.
+            train, val = self._datasets(hp)
+            kwargs.pop("validation_data", None)
+            return model.fit(train, validation_data=val,
+                             steps_per_epoch=self.setup().steps_per_epoch, **kwargs)
+
+        def final_fit(self, model, hp, workdir, epochs, verbose="auto"):
+            from tfdl.train import fit
+
+            data = self.setup()
+            train, _ = self._datasets(hp, final=True)
+            return fit(model, train, None, workdir=workdir, epochs=epochs,
+                       batch_size=self.batch_size, monitor=self.metric_name, backup=False,
+                       steps_per_epoch=data.final_steps_per_epoch, verbose=verbose)
+
+        def predict_test(self, model, hp):
+            from tfdl.models.phonemes import predict
+
+            test = self.sets["test"]
+            return test.labels, predict(model, test, hp.get("context"), self.stride).argmax(1)
+
+        def export(self, model, export_dir, hp=None):
+            from tfdl.models.phonemes import export_utterance_model
+
+            corpus, phones, _ = self.corpus()
+            return export_utterance_model([model], [1.0], export_dir, phones, hp.get("context"),
+                                          self.stride, corpus.num_features)

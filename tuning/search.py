@@ -51,7 +51,7 @@ class Config:
     executions_per_trial: int = 1
     epochs: int = 5
     final_epochs: int = 30
-    batch_size: int = 32
+    batch_size: int = 0
     seed: int = 0
     directory: str = "runs/tuning"
     project_name: str = ""
@@ -75,15 +75,17 @@ class Config:
         if self.app not in APPS:
             raise InputError(f"--app must be one of {', '.join(APPS.names())}. "
                              f"Received: --app={self.app}")
-        for name in ("max_trials", "executions_per_trial", "epochs", "batch_size"):
+        for name in ("max_trials", "executions_per_trial", "epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise InputError(f"--{name} must be a positive integer. Received: "
                                  f"--{name}={value}")
-        for name in ("final_epochs", "max_params"):
+        zero = {"final_epochs": "no retraining", "max_params": "no budget",
+                "batch_size": "the app's default"}
+        for name, meaning in zero.items():
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
-                raise InputError(f"--{name} must be an integer >= 0 (0: {'no retraining' if name == 'final_epochs' else 'no budget'}). "
+                raise InputError(f"--{name} must be an integer >= 0 (0: {meaning}). "
                                  f"Received: --{name}={value}")
         if not self.oracle_timeout > 0:
             raise InputError(f"--oracle_timeout must be positive. Received: "
@@ -216,7 +218,6 @@ def retrain_best(cfg, hypermodel, best_hp, out_dir):
     """
     from tfdl import metrics as tfdl_metrics
     from tfdl import plots
-    from tfdl.train import fit
     from tfdl.workdir import Workdir
 
     data = hypermodel.setup()
@@ -231,20 +232,13 @@ def retrain_best(cfg, hypermodel, best_hp, out_dir):
         model = hypermodel.build(best_hp)
     finally:
         hypermodel.decay_steps = epoch_steps
-    hypermodel.prepare(model, data.train)
-    history = fit(model, data.final_train, None, workdir=wd, epochs=cfg.final_epochs,
-                  batch_size=cfg.batch_size, monitor=hypermodel.metric_name, backup=False,
-                  verbose=cfg.verbose)
+    history = hypermodel.final_fit(model, best_hp, wd, cfg.final_epochs, verbose=cfg.verbose)
     plots.training_curves(history, wd.path("training_curves.png"))
-    y_true, y_pred = [], []
-    for x, y in data.test:
-        y_true.append(np.asarray(y))
-        y_pred.append(np.argmax(model(x, training=False), axis=-1))
-    rep = tfdl_metrics.classification_report(np.concatenate(y_true), np.concatenate(y_pred),
-                                             list(data.labels))
+    y_true, y_pred = hypermodel.predict_test(model, best_hp)
+    rep = tfdl_metrics.classification_report(y_true, y_pred, list(data.labels))
     plots.confusion_matrix(rep["confusion_matrix"], list(data.labels),
                            wd.path("confusion_matrix.png"))
-    hypermodel.export(model, wd.export)
+    hypermodel.export(model, wd.export, best_hp)
     result = {"app": cfg.app, "test_accuracy": float(rep["accuracy"]),
               "params": trainable_params(model), "final_epochs": cfg.final_epochs,
               "hyperparameters": best_hp.values, "splits": data.description,
@@ -271,7 +265,7 @@ def run(cfg):
         distributed.wait_for_oracle(ip, port, cfg.oracle_timeout)
         distributed.limit_client_timeout(max(600.0, cfg.oracle_timeout))
     keras.utils.set_random_seed(cfg.seed)
-    hypermodel = APPS.get(cfg.app)(data_dir=cfg.data_dir, batch_size=cfg.batch_size,
+    hypermodel = APPS.get(cfg.app)(data_dir=cfg.data_dir, batch_size=cfg.batch_size or None,
                                    seed=cfg.seed, epochs=cfg.epochs)
     if cfg.max_params:
         n, values = hypermodel.smallest()
@@ -342,7 +336,8 @@ def define_flags():
     flags.DEFINE_integer("final_epochs", d.final_epochs,
                          "Epochs to retrain the best architecture on the whole training split "
                          "before testing and export (0: skip).")
-    flags.DEFINE_integer("batch_size", d.batch_size, "Examples per batch.")
+    flags.DEFINE_integer("batch_size", d.batch_size, "Examples per batch (0: the app's default: "
+                         "digits 32, keywords 64, phonemes 512).")
     flags.DEFINE_integer("seed", d.seed, "Random seed (search and training).")
     flags.DEFINE_string("directory", d.directory, "Folder of search projects.")
     flags.DEFINE_string("project_name", d.project_name, "Project folder (default: the app).")
