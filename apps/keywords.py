@@ -73,8 +73,8 @@ flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epo
 flags.DEFINE_integer("seed", D.seed, "Random seed.")
 flags.DEFINE_string("export_dir", None, "predict/stream: SavedModel (default <workdir>/export).")
 flags.DEFINE_float("hop_ms", 100.0, "stream: window hop.")
-flags.DEFINE_float("average_window_ms", 500.0, "stream: probability averaging window.")
-flags.DEFINE_float("threshold", 0.7, "stream: minimum averaged score to report a keyword.")
+flags.DEFINE_float("average_window_ms", 300.0, "stream: probability averaging window.")
+flags.DEFINE_float("threshold", 0.6, "stream: minimum averaged score to report a keyword.")
 flags.DEFINE_float("suppression_ms", 750.0, "stream: minimum gap between two reports of a word.")
 
 
@@ -145,7 +145,7 @@ def main(argv):
                           average_window_ms=FLAGS.average_window_ms, threshold=FLAGS.threshold,
                           suppression_ms=FLAGS.suppression_ms)
         for d in found:
-            print(f"{d['time_s']:8.2f}s\t{d['label']}\t{d['score']:.3f}")
+            print(f"{d['start_s']:8.2f}-{d['end_s']:.2f}s\t{d['label']}\t{d['score']:.3f}")
         print(f"{len(found)} keyword(s) detected in {args[0]}")
     else:
         raise InputError(f"unknown command {command!r}; use train (default), predict or stream")

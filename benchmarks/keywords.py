@@ -42,6 +42,9 @@ FLAGS = flags.FLAGS
 RUNS = {
     "augmented": {},
     "no_augmentation": {"time_shift_ms": 0.0, "background_frequency": 0.0},
+    "noise_only": {"time_shift_ms": 0.0},
+    "shift_only": {"background_frequency": 0.0},
+    "augmented_log_mel": {"preprocess": "log-mel"},
     "ffnn_augmented": {"model": "ffnn", "model_kwargs": {}},
     "augmented_sgd": {"optimizer": "momentum", "learning_rate": 0.01},
 }

@@ -593,7 +593,7 @@ class Spotter:
 
 
 def detect(probs_fn, waveform, sample_rate, clip_samples, labels, hop_ms=100.0,
-           average_window_ms=500.0, threshold=0.7, suppression_ms=750.0):
+           average_window_ms=300.0, threshold=0.6, suppression_ms=750.0):
     """Streaming keyword detection over a long waveform.
 
     A clip-long window slides by `hop_ms`; class probabilities are averaged
@@ -611,7 +611,8 @@ def detect(probs_fn, waveform, sample_rate, clip_samples, labels, hop_ms=100.0,
         hop_ms, average_window_ms, threshold, suppression_ms: see above.
 
     Returns:
-        List of dicts {time_s (window centre), label, score}, in time order.
+        List of dicts {start_s, end_s (the window that triggered), time_s (its
+        centre), label, score}, in time order.
     """
     if hop_ms <= 0:
         raise InputError(f"--hop_ms must be positive. Received: --hop_ms={hop_ms}")
@@ -638,7 +639,9 @@ def detect(probs_fn, waveform, sample_rate, clip_samples, labels, hop_ms=100.0,
             last[label] = t  # Still the same utterance: extend the suppression.
             continue
         last[label] = t
-        detections.append({"time_s": round(t, 3), "label": label, "score": float(avg[k])})
+        detections.append({"start_s": round(i * hop / sample_rate, 3),
+                           "end_s": round((i * hop + clip_samples) / sample_rate, 3),
+                           "time_s": round(t, 3), "label": label, "score": float(avg[k])})
     return detections
 
 
