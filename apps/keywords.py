@@ -3,7 +3,8 @@
 Train (writes runs/keywords: config.json, history.json, metrics.json, PNG
 figures, TensorBoard logs, export/ SavedModel taking raw waveforms):
 
-    python -m apps.keywords --data_dir=../shared/data/keywords --model=cnn
+    python -m apps.keywords --data_dir=../shared/data/keywords \
+        --held_out_noise=running_tap.wav,doing_the_dishes.wav
 
 Classify WAV files, and spot keywords in a long recording, with the export:
 
@@ -61,8 +62,9 @@ flags.DEFINE_float("validation_percentage", D.validation_percentage, "Hash-split
                    "words not covered by validation_list.txt/testing_list.txt.")
 flags.DEFINE_float("testing_percentage", D.testing_percentage, "Hash-split test share.")
 flags.DEFINE_enum("model", D.model, MODELS.names(), "Model architecture.")
-flags.DEFINE_string("model_kwargs", "{}", "JSON dict of builder hyperparameters, e.g. "
-                    "'{\"filters\": [32, 16], \"dropout\": 0.2}'.")
+flags.DEFINE_string("model_kwargs", json.dumps(D.model_kwargs), "JSON dict of builder "
+                    "hyperparameters, e.g. '{\"filters\": [32, 16], \"dropout\": 0.2}' "
+                    "(every builder takes dropout and batchnorm).")
 flags.DEFINE_enum("optimizer", D.optimizer, list(OPTIMIZERS), "Optimizer.")
 flags.DEFINE_float("learning_rate", D.learning_rate, "Initial learning rate.")
 flags.DEFINE_enum("schedule", D.schedule, list(SCHEDULES), "Learning-rate schedule.")

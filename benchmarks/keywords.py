@@ -33,6 +33,8 @@ flags.DEFINE_string("out", "benchmarks/results/keywords.json", "Result JSON.")
 flags.DEFINE_string("workdir", "runs/bench_keywords", "Parent folder of the runs' workdirs.")
 flags.DEFINE_string("model", "cnn", "Model for both runs of the study.")
 flags.DEFINE_string("model_kwargs", '{"dropout": 0.25, "batchnorm": true}', "Builder kwargs.")
+flags.DEFINE_enum("preprocess", "mfcc", ["mfcc", "log-mel"], "Features (a run may "
+                  "override them).")
 flags.DEFINE_integer("epochs", 30, "Epochs per training.")
 flags.DEFINE_list("held_out_noise", ["running_tap.wav", "doing_the_dishes.wav"],
                   "Noise files kept out of training, used for the noisy test.")
@@ -45,6 +47,8 @@ RUNS = {
     "noise_only": {"time_shift_ms": 0.0},
     "shift_only": {"background_frequency": 0.0},
     "augmented_log_mel": {"preprocess": "log-mel"},
+    "no_augmentation_log_mel": {"preprocess": "log-mel", "time_shift_ms": 0.0,
+                                "background_frequency": 0.0},
     "ffnn_augmented": {"model": "ffnn", "model_kwargs": {}},
     "augmented_sgd": {"optimizer": "momentum", "learning_rate": 0.01},
 }
@@ -68,6 +72,7 @@ def table(results):
 def main(argv):
     del argv
     base = kw.KeywordsConfig(data_dir=FLAGS.data_dir or "", model=FLAGS.model,
+                             preprocess=FLAGS.preprocess,
                              model_kwargs=json.loads(FLAGS.model_kwargs), epochs=FLAGS.epochs,
                              held_out_noise=tuple(FLAGS.held_out_noise), verbose=2)
     out = {"command": "python -m benchmarks.keywords " + " ".join(sys.argv[1:]),
