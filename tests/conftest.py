@@ -65,7 +65,8 @@ def load_app(name):
     target = name if "." in name else f"apps.{name}"
     by_module = flags.FLAGS.flags_by_module_dict()
     for mod in [m for m in sys.modules if m.startswith(("apps.", "tuning."))]:
-        for flag in by_module.get(mod, []):
+        # A copy: deleting a flag also removes it from this very list in absl.
+        for flag in list(by_module.get(mod, [])):
             if flag.name in flags.FLAGS:
                 delattr(flags.FLAGS, flag.name)
         del sys.modules[mod]

@@ -11,11 +11,16 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from conftest import sine, write_wav
-from apps import digits as app
+from conftest import load_app, sine, write_wav
 from tfdl.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def app():
+    """apps.digits with only its own absl flags (see conftest.load_app)."""
+    return load_app("digits")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def tiny_fsdd(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tiny_fsdd, tmp_path_factory):
+def smoke_run(app, tiny_fsdd, tmp_path_factory):
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
     workdir = tmp_path_factory.mktemp("runs") / "digits"
@@ -81,7 +86,7 @@ def test_saved_model_matches_keras_model(smoke_run):
             str(i) for i in out["class_id"].numpy()]
 
 
-def test_predict_any_sample_rate(smoke_run, tmp_path, capsys):
+def test_predict_any_sample_rate(app, smoke_run, tmp_path, capsys):
     f16 = write_wav(tmp_path / "digit16k.wav", sine(650, 0.4, 16000), 16000)
     f8 = write_wav(tmp_path / "digit8k.wav", sine(650, 0.4, 8000), 8000)
     res = app.predict(smoke_run / "export", [str(f16), str(f8)])
@@ -96,11 +101,10 @@ def test_predict_any_sample_rate(smoke_run, tmp_path, capsys):
         app.predict(smoke_run / "export", [str(tmp_path / "missing.wav")])
 
 
-def _cfg(**kw):
-    return app.Config(**{"model": "mfcc", "epochs": 1, "steps_per_epoch": 1, **kw})
+def test_bad_inputs_name_the_flag_or_path(app, tiny_fsdd, tmp_path):
+    def _cfg(**kw):
+        return app.Config(**{"model": "mfcc", "epochs": 1, "steps_per_epoch": 1, **kw})
 
-
-def test_bad_inputs_name_the_flag_or_path(tiny_fsdd, tmp_path):
     wd = tmp_path / "wd"
     with pytest.raises(InputError, match="--data_dir does not exist"):
         app.run(_cfg(data_dir=str(tmp_path / "missing"), workdir=str(wd)))
@@ -158,5 +162,6 @@ def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
 def test_unknown_model_flag_is_rejected_with_the_choices():
     # absl rejects it while parsing flags, before main: "FATAL Flags parsing error: flag
     # --model=nope: value should be one of <batchnorm|compact|...>" and exit status 1.
+    load_app("digits")
     with pytest.raises(flags.IllegalFlagValueError, match="batchnorm"):
         flags.FLAGS["model"].parse("nope")
