@@ -9,23 +9,22 @@ import tensorflow as tf
 from absl import flags
 from absl.testing import flagsaver
 
-from conftest import sine, write_wav
+from conftest import load_app, sine, write_wav
 from tfdl import cli
 from tfdl.audio import read_audio
 from tfdl.errors import InputError
 
-import apps.denoise as app  # noqa: E402
-
 FLAGS = flags.FLAGS
+app = None  # apps.denoise, loaded with only its own flags by `_load_app`.
 SMOKE = dict(max_seconds=3.0, epochs=1, steps_per_epoch=2, units=32, hidden_layers=2,
              context=1, chunk_frames=8, batch_size=4, audio_every=1, patience=0)
 
 
-@pytest.fixture(autouse=True)
-def _parsed_flags():
-    if not FLAGS.is_parsed():
-        FLAGS(["test"])
-    yield
+@pytest.fixture(autouse=True, scope="module")
+def _load_app():
+    global app
+    app = load_app("denoise")
+    FLAGS(["test"])
 
 
 def _main(**kw):
