@@ -25,7 +25,6 @@ from absl import flags
 
 from tfdl import cli
 from tfdl import keywords as kw
-from tfdl.datasets import speech_commands as sc
 from tfdl.errors import InputError
 from tfdl.models.keywords import MODELS, PREPROCESS
 from tfdl.train import OPTIMIZERS, SCHEDULES

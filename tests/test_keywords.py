@@ -127,7 +127,8 @@ def test_prepare_labels_and_silence(tmp_path):
 
 def test_prepare_bad_inputs(tmp_path):
     root = make_corpus(tmp_path / "kw", noise=False)
-    with pytest.raises(InputError, match="_background_noise_ does not exist.*background_frequency=0"):
+    with pytest.raises(InputError,
+                       match="_background_noise_ does not exist.*background_frequency=0"):
         kw.prepare(_cfg(root))
     data = kw.prepare(_cfg(root, background_frequency=0.0))  # noise off: fine
     assert data.train_noise == []

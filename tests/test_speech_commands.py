@@ -64,7 +64,7 @@ def test_index_labels_lists_and_hash(tmp_path):
     assert c.labels == ["_silence_", "_unknown_", "b", "a"]
     assert c.skipped == 2
     assert c.split_source["a"] == "lists" and c.split_source["c"] == "hash"
-    val = {p.split("/")[-2] + "/" + p.split("/")[-1]: y for p, y in c.splits["validation"]["wanted"]}
+    val = {"/".join(p.split("/")[-2:]): y for p, y in c.splits["validation"]["wanted"]}
     assert val == {"b/s0_nohash_0.wav": 2, "b/s0_nohash_1.wav": 2,
                    "a/s0_nohash_0.wav": 3, "a/s0_nohash_1.wav": 3}
     train = c.splits["training"]["wanted"]

@@ -455,9 +455,10 @@ def run(cfg, data=None):
         print(f"skipped {data.corpus.skipped} non-WAV file(s) in the word folders of "
               f"{data.corpus.root}")
     print(f"classes: {', '.join(labels)}")
+    train_names = ", ".join(Path(f).name for f in data.train_noise_files) or "none"
+    held_names = ", ".join(Path(f).name for f in data.eval_noise_files) or "none"
     print(f"examples: training {len(tr)}, validation {len(va)}, testing {len(te)} "
-          f"(noise for training: {', '.join(Path(f).name for f in data.train_noise_files) or 'none'}"
-          f"; held out: {', '.join(Path(f).name for f in data.eval_noise_files) or 'none'})")
+          f"(noise for training: {train_names}; held out: {held_names})")
     bank = noise_bank(data.train_noise, cfg.clip_samples)
     train_ds = train_dataset(tr, cfg, bank)
     val_ds = eval_dataset(va.waves, va.labels)
