@@ -530,13 +530,16 @@ def run_optimization(cfg: OptimizationConfig, workdir):
                              seed=cfg.seed, verbose=2, tensorboard_dir=wd.tensorboard)
         curves["dropout"] = drop
         for key, label in (("loss", "loss"), ("accuracy", "accuracy")):
-            series = {}
-            for name, h in drop.items():
+            series, styles = {}, {}
+            for i, (name, h) in enumerate(drop.items()):
                 series[f"{name} train"] = h[key]
                 series[f"{name} test"] = h[f"val_{key}"]
+                # One colour per set-up: train solid, test dashed.
+                styles[f"{name} train"] = {"color": f"C{i}"}
+                styles[f"{name} test"] = {"color": f"C{i}", "linestyle": "--"}
             visualize.curves(series, wd.path(f"dropout_{key}.png"),
                              f"{cfg.depth} x {cfg.dropout_width} MLP, Adam: train (solid) and "
-                             f"test (dashed) {label}", ylabel=label)
+                             f"test (dashed) {label}", ylabel=label, styles=styles)
         metrics["dropout_final"] = {n: {k: v[-1] for k, v in h.items()} for n, h in drop.items()}
         metrics["dropout_best_test_accuracy"] = {
             n: max([v for v in h["val_accuracy"] if v is not None], default=None)
