@@ -267,7 +267,7 @@ def run(cfg):
     keras.utils.set_random_seed(cfg.seed)
     hypermodel = APPS.get(cfg.app)(data_dir=cfg.data_dir, batch_size=cfg.batch_size or None,
                                    seed=cfg.seed, epochs=cfg.epochs)
-    if cfg.max_params:
+    if cfg.max_params and role != "worker":  # The chief's oracle enforces the budget.
         n, values = hypermodel.smallest()
         if n > cfg.max_params:
             raise InputError(f"--max_params={cfg.max_params} is smaller than the smallest "
