@@ -6,20 +6,21 @@ import tensorflow as tf
 from absl import flags
 from absl.testing import flagsaver
 
-from apps import keywords as app
-from conftest import sine, write_wav
+from conftest import load_app, sine, write_wav
 from test_speech_commands import make_corpus
 from tfdl import keywords as kw
 from tfdl.errors import InputError
 from tfdl.models.keywords import MODELS
 
 FLAGS = flags.FLAGS
+app = None  # apps.keywords, loaded with only its own flags by `_load_app`.
 
 
-@pytest.fixture(autouse=True)
-def _parsed_flags():
-    if not FLAGS.is_parsed():
-        FLAGS(["test"])
+@pytest.fixture(autouse=True, scope="module")
+def _load_app():
+    global app
+    app = load_app("keywords")
+    FLAGS(["test"])
 
 
 SMOKE = dict(wanted_words=["a", "b"], sample_rate=8000, clip_duration_ms=500.0,
@@ -29,13 +30,11 @@ SMOKE = dict(wanted_words=["a", "b"], sample_rate=8000, clip_duration_ms=500.0,
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, _load_app):
     """One smoke training run on a synthetic mixed-rate corpus, shared by the tests below."""
     tmp = tmp_path_factory.mktemp("kwapp")
     root = make_corpus(tmp / "kw")
     (root / "a" / "desktop.ini").write_text("junk")
-    if not FLAGS.is_parsed():
-        FLAGS(["test"])
     with flagsaver.flagsaver(data_dir=str(root), workdir=str(tmp / "run"), **SMOKE):
         app.main(["keywords"])
     return tmp
