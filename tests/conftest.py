@@ -53,7 +53,8 @@ def load_app(name):
     absl flags are process-global, and apps define flags with the same names
     (`--model`, `--workdir`, ...) but different choices and defaults. Each app
     runs alone in its own process; a test process imports several, so before
-    importing one app this removes every other app module and its flags.
+    importing one app this removes every other app module that defined flags,
+    with its flags.
     Call it inside a test or fixture, never at module import (collection
     imports every test module before any test runs).
     """
@@ -65,8 +66,11 @@ def load_app(name):
     target = name if "." in name else f"apps.{name}"
     by_module = flags.FLAGS.flags_by_module_dict()
     for mod in [m for m in sys.modules if m.startswith(("apps.", "tuning."))]:
-        # A copy: deleting a flag also removes it from this very list in absl.
-        for flag in list(by_module.get(mod, [])):
+        # Only modules that defined flags (at import) need unloading.
+        owned = list(by_module.get(mod, []))  # A copy: deleting a flag edits absl's list.
+        if not owned and mod != target:
+            continue
+        for flag in owned:
             if flag.name in flags.FLAGS:
                 delattr(flags.FLAGS, flag.name)
         del sys.modules[mod]
