@@ -1,6 +1,6 @@
 r"""notMNIST letters A-J: a CNN (batch-norm, dropout, L2, He init, augmentation), Nadam, ensembles.
 
-    python -m apps.notmnist --data_dir=../shared/data --ensemble=3
+    python -m apps.notmnist --data_dir=../shared/data              # --ensemble=5 (default)
     python -m apps.notmnist --ensemble=1 --epochs=10                 # one model, quicker
 
 Data: the IDX files in `--data_dir` (or `$TFDL_DATA_DIR/notmnist`, then

@@ -9,7 +9,7 @@ recorded so far):
     mnist: `apps.mnist` defaults (5 x 1024 MLP) on the offline 8k/2k split
         (t-SNE off: it does not change the accuracy). Target >= 96.5 %
         (>= 98 % needs the official 60k training set, not available offline).
-    notmnist: `apps.notmnist` defaults with `--ensemble=3` on the 8k/2k split.
+    notmnist: `apps.notmnist` defaults with `--ensemble=5` on the 8k/2k split.
         Targets: ensemble >= 95 %, ensemble above every member.
     optimization: the optimisation study (5 x 512, five set-ups, SGD lr 1.0
         and Adam) on the 8k training split for `--opt_epochs` epochs; checks
@@ -39,7 +39,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["backprop", "optimization", "mnist", "notmnist"],
                   "Parts to run: mnist, notmnist, optimization, backprop.")
 flags.DEFINE_string("data_dir", None, "Parent of mnist/ and notmnist/ (default $TFDL_DATA_DIR).")
-flags.DEFINE_integer("ensemble", 3, "notMNIST ensemble size.")
+flags.DEFINE_integer("ensemble", 5, "notMNIST ensemble size.")
 flags.DEFINE_integer("opt_epochs", 5, "Epochs per optimisation-study run.")
 flags.DEFINE_string("out", "benchmarks/results/vision.json", "JSON results file.")
 flags.DEFINE_string("runs_dir", "benchmarks/results/vision_runs", "Workdirs of the runs.")

@@ -234,7 +234,7 @@ class MNISTConfig(DataConfig):
 
 @dataclasses.dataclass(frozen=True)
 class NotMNISTConfig(DataConfig):
-    ensemble: int = 3
+    ensemble: int = 5  # 3 reached 94.85 % on the 8k/2k split, 5 reached 95.25 %
     filters: tuple = (16, 32)
     dense: int = 256
     dropout: float = 0.4
