@@ -203,3 +203,12 @@ def test_detect_streaming_finds_words_at_their_times():
     assert kw.detect(_tone_probs(labels, freqs, rate), np.zeros(100), rate, rate, labels) == []
     with pytest.raises(InputError, match="--hop_ms"):
         kw.detect(_tone_probs(labels, freqs, rate), x, rate, rate, labels, hop_ms=0)
+
+
+def test_builders_take_an_activation_for_the_search():
+    from tfdl.models.keywords import MODELS
+
+    for name in MODELS.names():
+        model = MODELS.build(name, num_classes=4, activation="elu")
+        acts = [getattr(layer, "activation", None) for layer in model.layers]
+        assert any(getattr(a, "__name__", "") == "elu" for a in acts), name

@@ -262,3 +262,16 @@ def test_registry_names():
     assert models.MODELS.names() == ["logistic", "mlp", "resnet_basic", "resnet_bottleneck"]
     with pytest.raises(ValueError, match="context must be an integer >= 0"):
         models.mlp(num_classes=5, context=-1)
+
+
+def test_builders_take_search_kwargs_batchnorm_and_activation():
+    from tfdl.models.phonemes import MODELS
+
+    for name in ("mlp", "resnet_basic", "resnet_bottleneck"):
+        with_bn = MODELS.build(name, num_classes=5, context=1, width=16, depth=1)
+        plain = MODELS.build(name, num_classes=5, context=1, width=16, depth=1,
+                             batchnorm=False, activation="swish")
+        kinds = {type(layer).__name__ for layer in plain.layers}
+        assert "BatchNormalization" not in kinds
+        assert any(layer.name.endswith(("swish0", "swish1", "swish")) for layer in plain.layers)
+        assert plain.count_params() < with_bn.count_params()

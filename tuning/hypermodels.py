@@ -367,7 +367,8 @@ if _has("tfdl.keywords"):
 
             family = hp.Choice("family", ["ds_cnn", "cnn"])
             common = dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
-                          batchnorm=hp.Boolean("batchnorm", default=True))
+                          batchnorm=hp.Boolean("batchnorm", default=True),
+                          activation=hp.Choice("activation", list(ACTIVATIONS)))
             if family == "ds_cnn":
                 with hp.conditional_scope("family", ["ds_cnn"]):
                     kw = dict(filters=hp.Choice("filters", [16, 24, 32, 48, 64]),
@@ -429,7 +430,7 @@ if _has("tfdl.datasets.phonemes"):
         stride = 3
         contexts = (3, 5, 10, 15)
         frames_per_epoch = 100_000
-        size_hps = ("width", "depth", "context")
+        size_hps = ("width", "depth", "context", "batchnorm")
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
@@ -454,10 +455,9 @@ if _has("tfdl.datasets.phonemes"):
             family = hp.Choice("family", ["mlp", "resnet_basic", "resnet_bottleneck"])
             kw = dict(width=hp.Choice("width", [64, 128, 256, 512]), depth=hp.Int("depth", 1, 4),
                       dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
-                      context=hp.Choice("context", list(self.contexts)))
-            if family == "mlp":
-                with hp.conditional_scope("family", ["mlp"]):
-                    kw["activation"] = hp.Choice("activation", ["gelu", "relu", "swish"])
+                      context=hp.Choice("context", list(self.contexts)),
+                      batchnorm=hp.Boolean("batchnorm", default=True),
+                      activation=hp.Choice("activation", ["gelu", "relu", "swish"]))
             return MODELS.build(family, num_classes=len(phones),
                                 num_features=corpus.num_features, **kw)
 

@@ -113,7 +113,7 @@ def _check_rate(name, value):
 
 @MODELS.register("cnn")
 def cnn(num_classes, filters=(32, 16), kernel_size=5, pool_size=2, dense_units=(128, 128),
-        dropout=0.0, batchnorm=False, padding="valid", **front):
+        dropout=0.0, batchnorm=False, padding="valid", activation="relu", **front):
     """The course reference's small 2-D CNN on the feature "image".
 
     Args:
@@ -126,6 +126,7 @@ def cnn(num_classes, filters=(32, 16), kernel_size=5, pool_size=2, dense_units=(
         dropout: dropout rate before each dense layer (reference 0).
         batchnorm: BatchNormalization after each conv.
         padding: "valid" (reference) or "same".
+        activation: hidden-layer activation (Keras name; reference "relu").
         **front: front-end arguments, see `front_end`.
 
     Returns:
@@ -139,13 +140,13 @@ def cnn(num_classes, filters=(32, 16), kernel_size=5, pool_size=2, dense_units=(
                           name=f"conv{i + 1}")(x)
         if batchnorm:
             x = layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
-        x = layers.ReLU()(x)
+        x = layers.Activation(activation)(x)
         x = layers.MaxPooling2D(pool_size, padding="same")(x)
     x = layers.Flatten()(x)
     for i, units in enumerate(dense_units):
         if dropout:
             x = layers.Dropout(dropout)(x)
-        x = layers.Dense(int(units), activation="relu", name=f"dense{i + 1}")(x)
+        x = layers.Dense(int(units), activation=activation, name=f"dense{i + 1}")(x)
     if dropout:
         x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
@@ -154,7 +155,7 @@ def cnn(num_classes, filters=(32, 16), kernel_size=5, pool_size=2, dense_units=(
 
 @MODELS.register("ds_cnn")
 def ds_cnn(num_classes, filters=64, depth=4, kernel_size=3, first_kernel=(10, 4),
-           first_strides=(2, 2), dropout=0.2, batchnorm=True, **front):
+           first_strides=(2, 2), dropout=0.2, batchnorm=True, activation="relu", **front):
     """Depthwise-separable CNN ("Hello Edge" DS-CNN).
 
     Args:
@@ -166,6 +167,7 @@ def ds_cnn(num_classes, filters=64, depth=4, kernel_size=3, first_kernel=(10, 4)
             over (time, frequency).
         dropout: dropout before the classifier.
         batchnorm: BatchNormalization after every conv.
+        activation: activation after every conv (Keras name).
         **front: front-end arguments, see `front_end`.
 
     Returns:
@@ -178,7 +180,7 @@ def ds_cnn(num_classes, filters=64, depth=4, kernel_size=3, first_kernel=(10, 4)
     def norm_relu(y, name):
         if batchnorm:
             y = layers.BatchNormalization(name=f"{name}_bn")(y)
-        return layers.ReLU(name=f"{name}_relu")(y)
+        return layers.Activation(activation, name=f"{name}_{activation}")(y)
 
     x = layers.Conv2D(int(filters), tuple(first_kernel), strides=tuple(first_strides),
                       padding="same", use_bias=not batchnorm, name="conv0")(x)
@@ -197,7 +199,8 @@ def ds_cnn(num_classes, filters=64, depth=4, kernel_size=3, first_kernel=(10, 4)
 
 
 @MODELS.register("ffnn")
-def ffnn(num_classes, units=256, depth=2, dropout=0.2, batchnorm=False, **front):
+def ffnn(num_classes, units=256, depth=2, dropout=0.2, batchnorm=False, activation="relu",
+         **front):
     """Plain feed-forward net on the flattened feature matrix.
 
     Args:
@@ -206,6 +209,7 @@ def ffnn(num_classes, units=256, depth=2, dropout=0.2, batchnorm=False, **front)
         depth: number of hidden layers.
         dropout: dropout after each hidden layer.
         batchnorm: BatchNormalization before each hidden activation.
+        activation: hidden-layer activation (Keras name).
         **front: front-end arguments, see `front_end`.
 
     Returns:
@@ -218,7 +222,7 @@ def ffnn(num_classes, units=256, depth=2, dropout=0.2, batchnorm=False, **front)
         x = layers.Dense(int(units), use_bias=not batchnorm, name=f"dense{i + 1}")(x)
         if batchnorm:
             x = layers.BatchNormalization(name=f"dense{i + 1}_bn")(x)
-        x = layers.ReLU()(x)
+        x = layers.Activation(activation)(x)
         if dropout:
             x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)

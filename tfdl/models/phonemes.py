@@ -69,73 +69,85 @@ def logistic(num_classes, num_features=13, context=0, **unused):
 
 @MODELS.register("mlp")
 def mlp(num_classes, num_features=13, context=0, width=512, depth=3, dropout=0.1,
-        activation="gelu"):
-    """The reference MLP: [Dense -> BatchNorm -> activation -> Dropout] x depth -> softmax."""
+        activation="gelu", batchnorm=True):
+    """The reference MLP: [Dense -> BatchNorm -> activation -> Dropout] x depth -> softmax.
+
+    `batchnorm=False` drops the BatchNorm layers (for architecture search).
+    """
     _check(width, depth, dropout)
     x, h = _inputs(context, num_features)
     for i in range(depth):
         h = keras.layers.Dense(width, name=f"dense{i}")(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
+        if batchnorm:
+            h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
         h = keras.layers.Activation(activation, name=f"{activation}{i}")(h)
         if dropout:
             h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
     return keras.Model(x, _head(h, num_classes), name="mlp")
 
 
-def _stem(h, width, dropout):
+def _bn(h, name, batchnorm):
+    return keras.layers.BatchNormalization(name=name)(h) if batchnorm else h
+
+
+def _stem(h, width, dropout, activation="relu", batchnorm=True):
     h = keras.layers.Dense(width, name="stem_dense")(h)
-    h = keras.layers.BatchNormalization(name="stem_bn")(h)
-    h = keras.layers.Activation("relu", name="stem_relu")(h)
+    h = _bn(h, "stem_bn", batchnorm)
+    h = keras.layers.Activation(activation, name=f"stem_{activation}")(h)
     return keras.layers.Dropout(dropout, name="stem_dropout")(h) if dropout else h
 
 
-def basic_block(h, width, name, dropout=0.0):
-    """Reference BasicBlock: relu(BN(W1 relu(BN(W0 x))) + x)."""
+def basic_block(h, width, name, dropout=0.0, activation="relu", batchnorm=True):
+    """Reference BasicBlock: relu(BN(W1 relu(BN(W0 x))) + x) (relu/BN configurable)."""
     r = h
     z = keras.layers.Dense(width, name=f"{name}_dense0")(h)
-    z = keras.layers.BatchNormalization(name=f"{name}_bn0")(z)
-    z = keras.layers.Activation("relu", name=f"{name}_relu0")(z)
+    z = _bn(z, f"{name}_bn0", batchnorm)
+    z = keras.layers.Activation(activation, name=f"{name}_{activation}0")(z)
     z = keras.layers.Dense(width, name=f"{name}_dense1")(z)
-    z = keras.layers.BatchNormalization(name=f"{name}_bn1")(z)
+    z = _bn(z, f"{name}_bn1", batchnorm)
     h = keras.layers.Add(name=f"{name}_add")([z, r])
-    h = keras.layers.Activation("relu", name=f"{name}_relu1")(h)
+    h = keras.layers.Activation(activation, name=f"{name}_{activation}1")(h)
     return keras.layers.Dropout(dropout, name=f"{name}_dropout")(h) if dropout else h
 
 
-def bottleneck_block(h, width, name, dropout=0.0, expansion=4):
+def bottleneck_block(h, width, name, dropout=0.0, expansion=4, activation="relu",
+                     batchnorm=True):
     """Reference Bottleneck: relu(BN(W2 relu(BN(W1 relu(BN(W0 x))))) + R x), 4x expansion."""
     out = width * expansion
     r = h if h.shape[-1] == out else keras.layers.Dense(out, name=f"{name}_residual")(h)
     z = h
     for i, units in enumerate((width, width, out)):
         z = keras.layers.Dense(units, name=f"{name}_dense{i}")(z)
-        z = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(z)
+        z = _bn(z, f"{name}_bn{i}", batchnorm)
         if i < 2:
-            z = keras.layers.Activation("relu", name=f"{name}_relu{i}")(z)
+            z = keras.layers.Activation(activation, name=f"{name}_{activation}{i}")(z)
     h = keras.layers.Add(name=f"{name}_add")([z, r])
-    h = keras.layers.Activation("relu", name=f"{name}_relu")(h)
+    h = keras.layers.Activation(activation, name=f"{name}_{activation}")(h)
     return keras.layers.Dropout(dropout, name=f"{name}_dropout")(h) if dropout else h
 
 
 @MODELS.register("resnet_basic")
-def resnet_basic(num_classes, num_features=13, context=0, width=512, depth=2, dropout=0.1):
+def resnet_basic(num_classes, num_features=13, context=0, width=512, depth=2, dropout=0.1,
+                 activation="relu", batchnorm=True):
     """Dense stem to `width`, then `depth` basic residual blocks, then softmax."""
     _check(width, depth, dropout)
     x, h = _inputs(context, num_features)
-    h = _stem(h, width, dropout)
+    h = _stem(h, width, dropout, activation, batchnorm)
     for i in range(depth):
-        h = basic_block(h, width, f"block{i}", dropout)
+        h = basic_block(h, width, f"block{i}", dropout, activation, batchnorm)
     return keras.Model(x, _head(h, num_classes), name="resnet_basic")
 
 
 @MODELS.register("resnet_bottleneck")
-def resnet_bottleneck(num_classes, num_features=13, context=0, width=128, depth=2, dropout=0.1):
+def resnet_bottleneck(num_classes, num_features=13, context=0, width=128, depth=2, dropout=0.1,
+                      activation="relu", batchnorm=True):
     """Dense stem to `width`, then `depth` bottleneck blocks (inner `width`, out 4x), softmax."""
     _check(width, depth, dropout)
     x, h = _inputs(context, num_features)
-    h = _stem(h, width, dropout)
+    h = _stem(h, width, dropout, activation, batchnorm)
     for i in range(depth):
-        h = bottleneck_block(h, width, f"block{i}", dropout)
+        h = bottleneck_block(h, width, f"block{i}", dropout, activation=activation,
+                             batchnorm=batchnorm)
     return keras.Model(x, _head(h, num_classes), name="resnet_bottleneck")
 
 
