@@ -63,6 +63,9 @@ flags.DEFINE_string("data_dir", None,
                     "FSDD folder (or its parent, or its recordings/ folder); default "
                     "$TFDL_DATA_DIR/fsdd, then ~/.keras/datasets/fsdd, else download.")
 flags.DEFINE_string("workdir", "runs/digits", "Output folder of the run.")
+flags.DEFINE_bool("jit_compile", False,
+                  "Compile the train step with XLA (about 2x faster for the 1-D CNNs on CPU; "
+                  "slower for `mfcc`).")
 flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"],
                   "tf.distribute strategy.")
 flags.DEFINE_string("export_dir", "runs/digits/export", "SavedModel for `predict`.")
@@ -92,6 +95,7 @@ class Config:
     data_dir: str = None
     workdir: str = "runs/digits"
     distribute: str = "none"
+    jit_compile: bool = False
     export: bool = True
     verbose: str = "auto"
 
@@ -153,7 +157,7 @@ def config_from_flags():
                   noise_volume=FLAGS.noise_volume, max_shift_ms=FLAGS.max_shift_ms,
                   patience=FLAGS.patience, steps_per_epoch=FLAGS.steps_per_epoch,
                   seed=FLAGS.seed, data_dir=FLAGS.data_dir, workdir=FLAGS.workdir,
-                  distribute=FLAGS.distribute)
+                  distribute=FLAGS.distribute, jit_compile=FLAGS.jit_compile)
 
 
 # ----------------------------------------------------------------------------- library side
@@ -286,7 +290,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
         opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
                                       decay_steps=steps * cfg.epochs)
         model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+                      metrics=["accuracy"], jit_compile=cfg.jit_compile)
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
           f"augment: {augment_desc}")
