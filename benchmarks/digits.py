@@ -13,15 +13,20 @@ recorded so far):
         best >= 99.5 %.
     loso: leave-one-speaker-out mean accuracy of `--loso_model` (target >= 93 %).
     throughput: training examples/sec at batch 32 of `batchnorm` and `mfcc`
-        (Keras, as the app trains them: raw waveforms in, MFCC inside the
-        model) against a plain PyTorch CPU loop of the same networks as the
-        reference notebook trains them (DataLoader over preloaded tensors;
-        MFCC precomputed for the mfcc net; 40 timed batches after 5 warm-up
-        ones, with 1 and with 2 threads, the faster kept). Needs `pip install torch`
-        (benchmark only; skipped with a note otherwise). Goal >= 1.5x.
-    pipeline: decode + MFCC of all 2,500 files with tf.data (first pass and
-        cached pass) against a Python loop with scipy + python_speech_features
-        (the reference's way). Goal >= 4x on the first pass.
+        against a plain PyTorch CPU loop of the same networks as the reference
+        notebook trains them (DataLoader over preloaded tensors; MFCC
+        precomputed for the mfcc net; 40 timed batches after 5 warm-up ones,
+        with 1 and with 2 threads, the faster kept). Keras `fit` runs in one
+        subprocess per configuration (1 or 2 TF threads; `batchnorm` with and
+        without `jit_compile`; `mfcc_features` = the mfcc net after its MFCC
+        layer on precomputed MFCC, like for like; `mfcc` end to end from raw
+        audio), first epoch not timed, the fastest like-for-like one kept.
+        Needs `pip install torch` (benchmark only; skipped with a note
+        otherwise). Goal >= 1.5x.
+    pipeline: decode + MFCC of all 2,500 files with
+        `tfdl.pipeline.feature_dataset` (first pass and cached pass) against a
+        Python loop with scipy + python_speech_features (the reference's way),
+        medians of 3 interleaved rounds. Goal >= 4x on the first pass.
 
 Every part records wall time and `os.getloadavg()`: other jobs on the same
 CPU slow the numbers down.
