@@ -128,3 +128,25 @@ def test_get_config_round_trip(layer):
 def test_bad_arguments_raise_value_error(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_dft_power_matches_rfft():
+    frames = np.random.default_rng(0).normal(size=(3, 7, 200)).astype(np.float32)
+    ref = np.abs(np.fft.rfft(frames, 512)) ** 2
+    got = features.dft_power(tf.constant(frames), 512).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+
+
+def test_feature_dataset_batches_psf_mfcc_in_file_order(data_root):
+    from python_speech_features import mfcc as psf_mfcc
+
+    from tfdl import audio, pipeline
+
+    paths = sorted((data_root / "fsdd" / "recordings").glob("*_lucas_*.wav"))[:5]
+    got = np.concatenate([b.numpy() for b in pipeline.feature_dataset(
+        paths, sample_rate=8000, length=6000, batch_size=2)])
+    assert got.shape == (5, 74, 13)
+    for row, path in zip(got, paths):
+        wave, rate = audio.read_audio(path)
+        ref = psf_mfcc(np.pad(wave, (0, 6000))[:6000].astype(np.float64), rate)
+        assert np.max(np.abs(row - ref) / (np.abs(ref) + 1)) < 1e-3

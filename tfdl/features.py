@@ -149,6 +149,28 @@ def psf_frames(signal, frame_length, frame_step):
     return tf.signal.frame(tf.pad(signal, paddings), frame_length, frame_step)
 
 
+def dft_power(frames, fft_length):
+    """|rfft(frames, fft_length)|^2 as one matmul with a [frame_length, 2 * bins] cos/sin basis.
+
+    Same numbers as `tf.signal.rfft` to float32 rounding, and on CPU several
+    times faster for the short frames of speech features (the FFT op has a
+    large per-call cost; a matmul batches well).
+
+    Args:
+        frames: [..., frame_length] float tensor with a static last dimension.
+        fft_length: FFT size (>= frame_length; frames are implicitly zero-padded).
+
+    Returns:
+        [..., fft_length // 2 + 1] power spectrum.
+    """
+    n = int(frames.shape[-1])
+    bins = fft_length // 2 + 1
+    angle = 2.0 * np.pi * np.outer(np.arange(n), np.arange(bins)) / fft_length
+    basis = tf.constant(np.concatenate([np.cos(angle), -np.sin(angle)], 1), tf.float32)
+    spec = tf.tensordot(frames, basis, 1)
+    return tf.square(spec[..., :bins]) + tf.square(spec[..., bins:])
+
+
 def mfcc(signal, sample_rate=16000, frame_length=None, frame_step=None, fft_length=512,
          num_filters=26, num_coefficients=13, preemphasis=0.97, lifter=22, append_energy=True,
          lower_hertz=0.0, upper_hertz=None):
@@ -180,7 +202,7 @@ def mfcc(signal, sample_rate=16000, frame_length=None, frame_step=None, fft_leng
     if preemphasis:
         x = tf.concat([x[..., :1], x[..., 1:] - preemphasis * x[..., :-1]], axis=-1)
     frames = psf_frames(x, frame_length, frame_step)
-    power = tf.square(tf.abs(tf.signal.rfft(frames, [fft_length]))) / fft_length
+    power = dft_power(frames, fft_length) / fft_length
     fb = tf.constant(psf_filterbank(num_filters, fft_length, sample_rate, lower_hertz,
                                     upper_hertz))
     feat = tf.tensordot(power, fb, 1)
