@@ -14,9 +14,12 @@ Parts (each merges its numbers into `benchmarks/results/tuning.json`):
         `benchmarks/results/digits.json` (`python -m benchmarks.digits
         --parts=accuracy --models=mfcc`); its parameter count from the registry.
     workers: the same search (`--worker_trials` trials of `--worker_epochs`
-        epochs, same seed, so the same architectures) with a chief and one
-        worker, then a chief and two workers (`tuning.distributed.launch_search`);
-        reports the wall-time ratio. Goal > 1.3x.
+        epochs, same seed, so the same architectures) run in the order of
+        `--worker_schedule` (default 1,2,1,2 alternating, then 1 worker with 1
+        thread for context): one worker keeps TensorFlow's default threading
+        (the baseline), two workers get cores // 2 threads each, as
+        `tuning.distributed.launch_search` sets them. Reports every run and the
+        ratio of mean wall times. Goal > 1.3x.
 
 Every part records wall time and `os.getloadavg()`: other jobs on the same two
 cores slow the numbers down, the worker comparison most of all.
@@ -39,6 +42,10 @@ flags.DEFINE_integer("final_epochs", 40, "Epochs to retrain the best architectur
 flags.DEFINE_integer("max_params", 100000, "Parameter budget.")
 flags.DEFINE_integer("worker_trials", 6, "Trials of the workers part.")
 flags.DEFINE_integer("worker_epochs", 2, "Epochs per trial (workers part).")
+flags.DEFINE_list("worker_schedule", ["1:0", "2", "1:0", "2", "1:1"],
+                  "Workers part: runs in order, WORKERS[:THREADS] (THREADS per worker; 0: "
+                  "TensorFlow's default; none: the launcher's cores // workers). Speedup: mean "
+                  "of 1:0 over mean of 2.")
 flags.DEFINE_integer("seed", 0, "Search seed.")
 flags.DEFINE_string("data_dir", None, "FSDD folder (default: $TFDL_DATA_DIR/fsdd).")
 flags.DEFINE_string("out", "benchmarks/results/tuning.json", "JSON results file.")
@@ -102,6 +109,24 @@ def part_search():
     return result
 
 
+def _parse_schedule(entries):
+    """"W:T" entries -> (workers, threads per worker or None for the launcher's default)."""
+    runs = []
+    for e in entries:
+        w, _, t = e.partition(":")
+        if not w.isdigit() or int(w) < 1 or (t and t != "auto" and not t.isdigit()):
+            raise SystemExit(f"--worker_schedule entries are WORKERS[:THREADS|auto]. Received: {e}")
+        runs.append((int(w), None if t in ("", "auto") else int(t)))
+    return runs
+
+
+def _label(workers, threads):
+    from tuning.distributed import worker_threads
+
+    t = worker_threads(workers) if threads is None else threads
+    return f"{workers}w_{'tfdefault' if t == 0 else f'{t}thr'}"
+
+
 def part_workers():
     from tuning import distributed
 
@@ -110,28 +135,41 @@ def part_workers():
             f"--max_params={FLAGS.max_params}", f"--seed={FLAGS.seed}", "--overwrite"]
     if FLAGS.data_dir:
         args.append(f"--data_dir={FLAGS.data_dir}")
-    runs = {}
-    for workers in (1, 2):
-        directory = Path(FLAGS.runs_dir) / f"workers_{workers}"
+    runs = []
+    for workers, threads in _parse_schedule(FLAGS.worker_schedule):
+        label = _label(workers, threads)
+        directory = Path(FLAGS.runs_dir) / f"workers_{label}"
         env_start, t0 = _env(), time.perf_counter()
+        print(f"-- {label} (load {env_start['loadavg']})", flush=True)
         codes = distributed.launch_search([*args, f"--directory={directory}"], workers=workers,
-                                          log_dir=directory / "logs", cwd=ROOT)
+                                          log_dir=directory / "logs", cwd=ROOT, threads=threads)
         wall = time.perf_counter() - t0
         if any(c != 0 for c in codes.values()):
             raise SystemExit(f"search with {workers} worker(s) failed: {codes} "
                              f"(logs in {directory / 'logs'})")
         res = json.loads((directory / "digits" / "results.json").read_text())
         trials = res["trials"]
-        runs[str(workers)] = {
+        runs.append({
+            "label": label, "workers": workers,
+            "threads_per_worker": distributed.worker_threads(workers) if threads is None
+            else threads,
             "wall_s": wall, "trials": len(trials),
             "trial_seconds_sum": sum(t["seconds"] or 0 for t in trials),
             "per_worker": {w: sum(1 for t in trials if t["tuner"] == w)
                            for w in sorted({t["tuner"] for t in trials})},
             "best_val_accuracy": res["best"]["metric"],
-            "env_start": env_start, "env_end": _env()}
-    return {"command": "python -m tuning.distributed --mode=search --workers=N -- "
+            "env_start": env_start, "env_end": _env()})
+        print(f"   {label}: {wall:.1f} s", flush=True)
+    walls = {}
+    for r in runs:
+        walls.setdefault(r["label"], []).append(r["wall_s"])
+    mean = {k: sum(v) / len(v) for k, v in walls.items()}
+    base, fast = _label(1, 0), _label(2, None)
+    speedup = mean[base] / mean[fast] if base in mean and fast in mean else None
+    return {"command": "python -m tuning.distributed --mode=search --workers=N [--threads=T] -- "
                        + " ".join(args[:-1] + ["--directory=..."]),
-            "runs": runs, "speedup": runs["1"]["wall_s"] / runs["2"]["wall_s"], "goal": 1.3}
+            "schedule": FLAGS.worker_schedule, "runs": runs, "mean_wall_s": mean,
+            "baseline": base, "compared": fast, "speedup": speedup, "goal": 1.3}
 
 
 def table(results):
@@ -155,13 +193,18 @@ def table(results):
             f"{s['wall_s']:.0f} s, {s['env_start']['loadavg'][0]} / "
             f"{s['env_end']['loadavg'][0]} |"]
     w = results.get("workers")
-    if w:
-        for n, r in w["runs"].items():
-            lines.append(f"| workers | chief + {n} worker(s): {r['trials']} trials | "
-                         f"{r['wall_s']:.0f} s (per worker {r['per_worker']}; load avg "
-                         f"{r['env_start']['loadavg'][0]} / {r['env_end']['loadavg'][0]}) |")
-        lines.append(f"| workers | speedup 2 vs 1 worker (goal > {w['goal']}x) | "
-                     f"{w['speedup']:.2f}x |")
+    if w and isinstance(w.get("runs"), list):
+        for i, r in enumerate(w["runs"], 1):
+            lines.append(f"| workers | run {i}: chief + {r['workers']} worker(s), "
+                         f"{r['threads_per_worker'] or 'TF default'} thread(s) each, "
+                         f"{r['trials']} trials | {r['wall_s']:.0f} s (per worker "
+                         f"{r['per_worker']}; load avg {r['env_start']['loadavg'][0]} / "
+                         f"{r['env_end']['loadavg'][0]}) |")
+        for k, v in w["mean_wall_s"].items():
+            lines.append(f"| workers | mean wall time {k} | {v:.0f} s |")
+        if w["speedup"] is not None:
+            lines.append(f"| workers | speedup {w['compared']} vs {w['baseline']} "
+                         f"(goal > {w['goal']}x) | {w['speedup']:.2f}x |")
     return "\n".join(lines)
 
 

@@ -41,6 +41,21 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path, capfd):
     assert best["metric"] == max(t["metric"] for t in trials)
     out = capfd.readouterr().out
     assert re.search(rf"best trial\s+{best['trial']}: val_accuracy={best['metric']:.4f}", out)
+    # Two workers on one machine split its cores: each runs with cores // 2 TF threads.
+    threads = distributed.worker_threads(2)
+    for name in ("worker0", "worker1"):
+        log = (tmp_path / "logs" / f"{name}.log").read_text()
+        assert f"TensorFlow threads (intra-op, inter-op): {threads}" in log
+
+
+def test_worker_threads_split_the_cores():
+    assert distributed.worker_threads(1, cores=2) == 0  # One worker: TensorFlow's default.
+    assert distributed.worker_threads(2, cores=2) == 1
+    assert distributed.worker_threads(3, cores=2) == 1  # Never below one thread.
+    assert distributed.worker_threads(4, cores=16) == 4
+    assert search.set_threads(0) is False  # 0 leaves TensorFlow's default alone.
+    with pytest.raises(InputError, match="--threads must be an integer >= 0"):
+        search.Config(threads=-1).validate()
 
 
 def test_unreachable_oracle_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):

@@ -10,7 +10,9 @@ workers on this machine with:
     python -m tuning.distributed --mode=search --workers=2 -- \
         --app=digits --max_trials=20 --max_params=100000
 
-(on several machines, run `python -m tuning.search ...` on each with the
+Several workers on one machine each get `--threads=cores // workers`
+TensorFlow threads (`--threads` overrides it), so they do not fight over the
+same cores. (On several machines, run `python -m tuning.search ...` on each with the
 three variables set; the chief must be started first, and every process needs
 the same `--directory`, e.g. on a shared file system).
 
@@ -81,9 +83,18 @@ def wait_for_oracle(ip, port, timeout):
     """
     import grpc
 
+    # Poll the port first: gRPC's reconnect back-off would add seconds after a
+    # chief that is still starting opens its port.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            if s.connect_ex((ip, port)) == 0:
+                break
+        time.sleep(0.2)
     channel = grpc.insecure_channel(f"{ip}:{port}")
     try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
+        grpc.channel_ready_future(channel).result(timeout=max(0.1, deadline - time.monotonic()))
     except grpc.FutureTimeoutError:
         raise InputError(f"cannot reach the keras-tuner chief oracle at {ip}:{port} within "
                          f"{timeout:g} s (set by {ENV_IP}/{ENV_PORT}): start the chief first "
@@ -186,11 +197,24 @@ def _finish(procs, timeout):
     return codes
 
 
+def worker_threads(workers, cores=None):
+    """TensorFlow threads per search worker when `workers` share this machine.
+
+    One worker keeps TensorFlow's default (0); several split the cores
+    evenly (at least 1 each), so they do not fight over the same cores.
+    """
+    if workers <= 1:
+        return 0
+    return max(1, (cores or os.cpu_count() or 1) // workers)
+
+
 def launch_search(search_args, workers=2, ip="127.0.0.1", port=None, log_dir=None,
-                  timeout=None, start_timeout=120, python=sys.executable, cwd=None, env=None):
+                  timeout=None, start_timeout=120, python=sys.executable, cwd=None, env=None,
+                  threads=None):
     """Starts a chief and `workers` workers of `python -m tuning.search` on this machine.
 
-    The chief is started first; workers start once its oracle port is open.
+    The chief and the workers start together; the workers wait (up to
+    `start_timeout`) until the chief's oracle port is open.
     Worker output goes to `log_dir/<tuner id>.log` (None: this terminal); the
     chief prints to this terminal (its closing summary reports the search).
 
@@ -201,6 +225,10 @@ def launch_search(search_args, workers=2, ip="127.0.0.1", port=None, log_dir=Non
         log_dir: folder for per-process logs.
         timeout: seconds for the whole search (None: no limit).
         start_timeout: seconds for the chief to open its port.
+        threads: TensorFlow threads per worker (`--threads` of `tuning.search`);
+            None: `worker_threads(workers)` (cores // workers, TensorFlow's
+            default for one worker); 0: TensorFlow's default. Ignored when
+            `search_args` already has `--threads`.
 
     Returns:
         dict tuner id -> exit status ("killed" if stopped by the timeout).
@@ -212,19 +240,28 @@ def launch_search(search_args, workers=2, ip="127.0.0.1", port=None, log_dir=Non
         raise InputError(f"--workers must be at least 1. Received: --workers={workers}")
     port = port or free_port(ip)
     cmd = [python, "-m", "tuning.search", *search_args]
+    if threads is None:
+        threads = worker_threads(workers)
+    worker_cmd = list(cmd)
+    if threads and not any(a.startswith("--threads") for a in search_args):
+        worker_cmd.append(f"--threads={threads}")
+    if not any(a.startswith("--oracle_timeout") for a in search_args):
+        worker_cmd.append(f"--oracle_timeout={start_timeout}")
     procs = []
     chief = subprocess.Popen(cmd, env=tuner_env(CHIEF_ID, ip, port, env), cwd=cwd)
     procs.append((CHIEF_ID, chief, None))
+    # Workers start with the chief (their TensorFlow start-up overlaps its own) and
+    # wait for its oracle port (`wait_for_oracle`) before they touch the project.
+    for i in range(workers):
+        name = f"worker{i}"
+        log = _open_log(log_dir, name)
+        proc = subprocess.Popen(worker_cmd, env=tuner_env(name, ip, port, env), cwd=cwd,
+                                stdout=log, stderr=subprocess.STDOUT if log else None)
+        procs.append((name, proc, log))
     if not _wait_port(ip, port, chief, start_timeout):
         codes = _finish(procs, 0)
         raise InputError(f"the tuning chief did not open {ip}:{port} within {start_timeout} s "
                          f"(chief exit status: {codes[CHIEF_ID]})")
-    for i in range(workers):
-        name = f"worker{i}"
-        log = _open_log(log_dir, name)
-        proc = subprocess.Popen(cmd, env=tuner_env(name, ip, port, env), cwd=cwd, stdout=log,
-                                stderr=subprocess.STDOUT if log else None)
-        procs.append((name, proc, log))
     return _finish(procs, timeout)
 
 
@@ -303,7 +340,8 @@ def _main(argv):
     rest = argv[1:]
     if f.mode == "search":
         codes = launch_search(rest, workers=f.workers, ip=f.ip, port=f.port or None,
-                              log_dir=f.logs, timeout=f.timeout or None)
+                              log_dir=f.logs, timeout=f.timeout or None,
+                              threads=None if f.threads < 0 else f.threads)
     elif f.mode == "train":
         if not rest:
             raise InputError("--mode=train needs the command after `--`, e.g. -- python -m "
@@ -345,5 +383,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("ip", "127.0.0.1", "Address the chief / workers listen on.")
     flags.DEFINE_integer("port", 0, "Chief oracle port for --mode=search (0: a free one).")
     flags.DEFINE_string("logs", "runs/distributed", "Folder for per-process logs (and the check's weights).")
+    flags.DEFINE_integer("threads", -1, "--mode=search: TensorFlow threads per worker (-1: "
+                         "cores // workers, TensorFlow's default for one worker; 0: TensorFlow's "
+                         "default).")
     flags.DEFINE_integer("timeout", 0, "Seconds before all processes are stopped (0: none).")
     run(_main)

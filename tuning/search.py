@@ -60,6 +60,7 @@ class Config:
     max_params: int = 0
     data_dir: str = None
     oracle_timeout: float = 60.0
+    threads: int = 0
     verbose: str = "auto"
 
     @property
@@ -87,6 +88,9 @@ class Config:
             if not isinstance(value, int) or value < 0:
                 raise InputError(f"--{name} must be an integer >= 0 (0: {meaning}). "
                                  f"Received: --{name}={value}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise InputError(f"--threads must be an integer >= 0 (0: TensorFlow's default). "
+                             f"Received: --threads={self.threads}")
         if not self.oracle_timeout > 0:
             raise InputError(f"--oracle_timeout must be positive. Received: "
                              f"--oracle_timeout={self.oracle_timeout}")
@@ -247,6 +251,28 @@ def retrain_best(cfg, hypermodel, best_hp, out_dir):
     return result
 
 
+def set_threads(threads):
+    """Limits TensorFlow to `threads` intra-op and inter-op threads (0: keep its default).
+
+    Must run before TensorFlow executes its first op (the runtime reads the
+    setting once). Used by search workers that share a machine: N workers with
+    cores/N threads each (`tuning.distributed.launch_search` passes it).
+
+    Returns:
+        True if the setting was applied.
+    """
+    if not threads:
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # The runtime is already running: too late to change.
+        return False
+    return True
+
+
 def run(cfg):
     """Runs (or continues) a search; on the chief/single process also reports and retrains.
 
@@ -259,6 +285,10 @@ def run(cfg):
             unreachable chief, or a project folder that cannot be resumed.
     """
     cfg.validate()
+    if cfg.threads:
+        applied = set_threads(cfg.threads)
+        print(f"TensorFlow threads (intra-op, inter-op): {cfg.threads}" if applied else
+              f"--threads={cfg.threads} not applied: TensorFlow was already running")
     role = distributed.tuner_role()
     if role == "worker":
         ip, port = distributed.oracle_address()
@@ -320,7 +350,7 @@ def main(argv):
                  epochs=f.epochs, final_epochs=f.final_epochs, batch_size=f.batch_size,
                  seed=f.seed, directory=f.directory, project_name=f.project_name,
                  overwrite=f.overwrite, resume=f.resume, max_params=f.max_params,
-                 data_dir=f.data_dir, oracle_timeout=f.oracle_timeout)
+                 data_dir=f.data_dir, oracle_timeout=f.oracle_timeout, threads=f.threads)
     run(cfg)
 
 
@@ -351,6 +381,9 @@ def define_flags():
                         "search: $TFDL_DATA_DIR, the Keras cache, download).")
     flags.DEFINE_float("oracle_timeout", d.oracle_timeout,
                        "Seconds a worker waits for the chief's oracle before giving up.")
+    flags.DEFINE_integer("threads", d.threads, "TensorFlow intra-/inter-op threads of this "
+                         "process (0: TensorFlow's default, all cores). Several workers on one "
+                         "machine run faster with cores/workers each (tuning.distributed sets it).")
 
 
 if __name__ == "__main__":
