@@ -1,0 +1,354 @@
+"""Spoken digits (FSDD) experiments: one run's config, training, evaluation, export, predict.
+
+`apps.digits` is the command line over this module: `run(Config(...))` trains,
+evaluates, plots and exports one model (or one per speaker for
+leave-one-speaker-out), writing the workdir described in the app's docstring.
+"""
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from tfdl import cli
+from tfdl.errors import InputError
+from tfdl.models.digits import DEFAULTS, MODELS
+
+SPLITS = ("official", "random", "speaker", "loso")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One run's settings; `None` hyperparameters take the model's `DEFAULTS`."""
+
+    model: str = "batchnorm"
+    split: str = "official"
+    test_speakers: tuple = ()
+    test_fraction: float = 0.1
+    val_fraction: float = None
+    epochs: int = None
+    batch_size: int = None
+    learning_rate: float = None
+    optimizer: str = None
+    schedule: str = None
+    augment: bool = None
+    noise_dir: str = None
+    noise_volume: float = 0.1
+    max_shift_ms: float = 100.0
+    patience: int = None
+    steps_per_epoch: int = None
+    seed: int = 0
+    data_dir: str = None
+    workdir: str = "runs/digits"
+    distribute: str = "none"
+    jit_compile: bool = False
+    export: bool = True
+    verbose: str = "auto"
+
+    def resolved(self):
+        """A copy with the model's defaults filled in."""
+        if self.model not in MODELS:
+            raise InputError(f"--model must be one of {', '.join(MODELS.names())}. "
+                             f"Received: --model={self.model}")
+        fill = {k: v for k, v in DEFAULTS.get(self.model, {}).items()
+                if getattr(self, k) is None}
+        return dataclasses.replace(self, **fill)
+
+    def validate(self):
+        """Raises InputError naming the flag of the first bad value."""
+        from tfdl.train import OPTIMIZERS, SCHEDULES
+
+        if self.model not in MODELS:
+            raise InputError(f"--model must be one of {', '.join(MODELS.names())}. "
+                             f"Received: --model={self.model}")
+        if self.split not in SPLITS:
+            raise InputError(f"--split must be one of {', '.join(SPLITS)}. "
+                             f"Received: --split={self.split}")
+        for name in ("epochs", "batch_size", "learning_rate", "max_shift_ms"):
+            cli.check_positive(name, getattr(self, name))
+        if not isinstance(self.epochs, int):
+            raise InputError(f"--epochs must be an integer. Received: --epochs={self.epochs}")
+        for name in ("patience", "steps_per_epoch"):
+            if getattr(self, name) is not None:
+                cli.check_positive(name, getattr(self, name))
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}. "
+                             f"Received: --optimizer={self.optimizer}")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}. "
+                             f"Received: --schedule={self.schedule}")
+        if self.val_fraction is None or not 0.0 <= self.val_fraction < 0.5:
+            raise InputError(f"--val_fraction must be in [0, 0.5). Received: "
+                             f"--val_fraction={self.val_fraction}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise InputError(f"--test_fraction must be in (0, 1). Received: "
+                             f"--test_fraction={self.test_fraction}")
+        if self.noise_volume < 0:
+            raise InputError(f"--noise_volume must be >= 0. Received: "
+                             f"--noise_volume={self.noise_volume}")
+        if self.split == "speaker" and not self.test_speakers:
+            raise InputError("--split=speaker needs --test_speakers (e.g. --test_speakers=george)")
+        if self.noise_dir and not Path(self.noise_dir).is_dir():
+            raise InputError(f"--noise_dir not found: {self.noise_dir}")
+        return self
+
+
+def check_wavs(recordings):
+    """Reads every WAV header; a file tf.audio.decode_wav cannot read is an InputError naming it."""
+    from tfdl.audio import wav_info
+
+    for r in recordings:
+        info = wav_info(r.path)
+        if info["format"] != 1 or info["bits"] != 16:
+            raise InputError(f"not a 16-bit PCM WAV (format {info['format']}, "
+                             f"{info['bits']} bits): {r.path}")
+        size = r.path.stat().st_size
+        if info["frames"] <= 0 or info["frames"] * info["block"] > size:
+            raise InputError(f"corrupt WAV (data chunk empty or longer than the file): {r.path}")
+
+
+def default_noise_dir():
+    root = os.environ.get("TFDL_DATA_DIR")
+    if root:
+        d = Path(root) / "keywords" / "_background_noise_"
+        if d.is_dir():
+            return d
+    return None
+
+
+def noise_bank(noise_dir, sample_rate, seconds=30.0):
+    """Background-noise clips from `noise_dir`, resampled, as a [clips, samples] array."""
+    from tfdl import audio, augment
+
+    files = sorted(p for p in Path(noise_dir).iterdir()
+                   if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+    if not files:
+        raise InputError(f"no noise files (.wav/.flac/.ogg) in {noise_dir}")
+    clips = []
+    for f in files:
+        x, rate = audio.read_audio(f)
+        x = x[:int(seconds * rate)]
+        clips.append(audio.resample(x, rate, sample_rate).numpy())
+    return augment.noise_bank(clips, int(seconds * sample_rate))
+
+
+def make_augment(cfg, sample_rate):
+    """The training-only waveform transform for `cfg`, and a description for the log."""
+    from tfdl import augment
+
+    if not cfg.augment:
+        return None, "none"
+    max_shift = int(cfg.max_shift_ms * sample_rate / 1000)
+    noise_dir = Path(cfg.noise_dir) if cfg.noise_dir else default_noise_dir()
+    noises = None
+    if noise_dir is not None and cfg.noise_volume > 0:
+        noises = noise_bank(noise_dir, sample_rate)
+    if noises is None:
+        print("augment: no background-noise folder (pass --noise_dir or put "
+              "_background_noise_ under $TFDL_DATA_DIR/keywords); using time shift only",
+              file=sys.stderr)
+
+    def fn(x):
+        x = augment.time_shift(x, max_shift)
+        if noises is not None:
+            x = augment.add_background_noise(x, noises, cfg.noise_volume)
+        return x
+
+    desc = f"time shift +-{cfg.max_shift_ms:g} ms"
+    if noises is not None:
+        desc += f", background noise from {noise_dir} (gain <= {cfg.noise_volume:g})"
+    return fn, desc
+
+
+def _datasets(cfg, train, val, test, length, sample_rate, augment_fn):
+    from tfdl.datasets import fsdd
+    from tfdl.pipeline import waveform_dataset
+
+    def ds(recs, training):
+        paths, labels = fsdd.paths_and_labels(recs)
+        return waveform_dataset(paths, labels, sample_rate=sample_rate, length=length,
+                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
+                                augment=augment_fn if training else None)
+
+    return (ds(train, True), ds(train, False), ds(val, False) if val else None, ds(test, False))
+
+
+def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
+    """Trains `cfg.model` on `train`, evaluates on `test`, writes the workdir.
+
+    Args:
+        cfg: a resolved, validated `Config`.
+        train, test: lists of `fsdd.Recording`.
+        workdir: a `tfdl.workdir.Workdir`.
+        strategy: a tf.distribute strategy (default: none).
+        plots: write PNG figures and TensorBoard images.
+
+    Returns:
+        The metrics dict (also written to `metrics.json`, last).
+    """
+    import random
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfdl import audio, export, features, metrics, plots as plotting, train as training
+    from tfdl.datasets import fsdd
+    from tfdl.models import digits
+
+    keras.utils.set_random_seed(cfg.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    val = []
+    if cfg.val_fraction > 0:
+        order = list(range(len(train)))
+        random.Random(cfg.seed).shuffle(order)
+        n_val = max(1, int(round(cfg.val_fraction * len(train))))
+        val = [train[i] for i in sorted(order[:n_val])]
+        train = [train[i] for i in sorted(order[n_val:])]
+    sample_rate = fsdd.SAMPLE_RATE
+    with strategy.scope():
+        model = MODELS.build(cfg.model)
+    length = model.get_layer("pad_or_trim").length
+    augment_fn, augment_desc = make_augment(cfg, sample_rate)
+    train_ds, train_plain, val_ds, test_ds = _datasets(cfg, train, val, test, length,
+                                                       sample_rate, augment_fn)
+    digits.adapt(model, train_plain)
+    steps = -(-len(train) // cfg.batch_size)
+    if cfg.steps_per_epoch:
+        steps = min(steps, cfg.steps_per_epoch)
+    with strategy.scope():
+        opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
+                                      decay_steps=steps * cfg.epochs)
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=cfg.jit_compile)
+    print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
+          f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
+          f"augment: {augment_desc}")
+    history = training.fit(model, train_ds, val_ds, workdir=workdir, epochs=cfg.epochs,
+                           batch_size=cfg.batch_size, patience=cfg.patience,
+                           examples_per_epoch=len(train), steps_per_epoch=cfg.steps_per_epoch,
+                           verbose=cfg.verbose)
+    probs = model.predict(test_ds, verbose=0)
+    y_true = np.array([r.digit for r in test])
+    y_pred = probs.argmax(axis=-1)
+    report = metrics.classification_report(y_true, y_pred, fsdd.LABELS)
+    report["model"] = cfg.model
+    report["split"] = cfg.split
+    report["examples_per_sec"] = history["steady_examples_per_sec"]
+    report["train_seconds"] = history["train_seconds"]
+    report["epochs_run"] = len(history.get("loss", []))
+    report["trainable_params"] = digits.trainable_params(model)
+    report["misclassified"] = [{"file": r.path.name, "predicted": int(p)}
+                               for r, p in zip(test, y_pred) if p != r.digit]
+    if plots:
+        plotting.training_curves(history, workdir.path("training_curves.png"),
+                                 title=f"{cfg.model} ({cfg.split})")
+        cm_png = plotting.confusion_matrix(
+            report["confusion_matrix"], fsdd.LABELS, workdir.path("confusion_matrix.png"),
+            title=f"{cfg.model}: test accuracy {report['accuracy']:.2%}")
+        training.log_image(workdir, "confusion_matrix", cm_png)
+        wave, _ = audio.read_audio(test[0].path)
+        plotting.waveform_and_features(wave, sample_rate,
+                                       features.mfcc(wave, sample_rate).numpy(),
+                                       workdir.path("waveform_mfcc.png"),
+                                       title=f"{test[0].path.name} (digit {test[0].digit})")
+    hparams = {k: v for k, v in dataclasses.asdict(cfg).items()
+               if k in ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer",
+                        "schedule", "augment", "seed", "val_fraction")}
+    training.log_hparams(workdir, hparams, {"test_accuracy": report["accuracy"]})
+    if cfg.export:
+        export.export_classifier(model, workdir.export, fsdd.LABELS)
+        report["export"] = str(workdir.export)
+    workdir.write_json("metrics.json", report)
+    return report
+
+
+def run(cfg):
+    """Runs `cfg` (one split, or all leave-one-speaker-out folds) and prints a summary.
+
+    Returns:
+        The metrics dict written to `<workdir>/metrics.json`.
+    """
+    cfg = cfg.resolved().validate()
+    from tfdl.datasets import fsdd
+
+    recordings = fsdd.load(cfg.data_dir)
+    check_wavs(recordings)
+    if cfg.split == "loso":
+        folds = fsdd.loso_folds(recordings)
+    else:
+        train, test = fsdd.split(recordings, cfg.split, cfg.test_speakers, cfg.test_fraction,
+                                 cfg.seed)
+        folds = None
+
+    import numpy as np
+    import tensorflow as tf
+
+    from tfdl import distribute
+    from tfdl.workdir import Workdir
+
+    strategy = distribute.get_strategy(cfg.distribute)
+    wd = Workdir(cfg.workdir)
+    wd.write_json("config.json", cfg)
+    try:
+        if folds is None:
+            report = train_and_evaluate(cfg, train, test, wd, strategy)
+            rows = [("model", cfg.model), ("split", cfg.split),
+                    ("test accuracy", f"{report['accuracy']:.2%} "
+                                      f"({report['num_examples']} recordings)"),
+                    ("examples/sec", f"{report['examples_per_sec']:.0f} (training)")]
+        else:
+            results = {}
+            for speaker, tr, te in folds:
+                print(f"\n== fold: test speaker {speaker} ==")
+                fold_cfg = dataclasses.replace(cfg, export=False)
+                fold_wd = Workdir(wd.path(f"fold_{speaker}"))
+                fold_wd.write_json("config.json", fold_cfg)
+                results[speaker] = train_and_evaluate(fold_cfg, tr, te, fold_wd, strategy)
+            accs = {s: r["accuracy"] for s, r in results.items()}
+            cm = np.sum([r["confusion_matrix"] for r in results.values()], axis=0)
+            from tfdl import plots
+
+            plots.confusion_matrix(cm, fsdd.LABELS, wd.path("confusion_matrix.png"),
+                                   title=f"{cfg.model}: leave-one-speaker-out")
+            report = {"model": cfg.model, "split": "loso", "fold_accuracy": accs,
+                      "mean_accuracy": float(np.mean(list(accs.values()))),
+                      "accuracy": float(np.trace(cm) / cm.sum()),
+                      "confusion_matrix": cm.tolist(), "labels": list(fsdd.LABELS)}
+            wd.write_json("metrics.json", report)
+            rows = [("model", cfg.model), ("split", "leave-one-speaker-out")]
+            rows += [(f"  {s}", f"{a:.2%}") for s, a in accs.items()]
+            rows += [("mean accuracy", f"{report['mean_accuracy']:.2%}")]
+    except tf.errors.InvalidArgumentError as e:
+        raise InputError(f"could not read the audio: {e.message.splitlines()[0]}") from None
+    rows += [("workdir", str(wd.root)), ("metrics", str(wd.root / "metrics.json"))]
+    if folds is None and cfg.export:
+        rows.append(("SavedModel", str(wd.export)))
+        rows.append(("predict", f"python -m apps.digits predict --export_dir={wd.export} "
+                                f"FILE.wav"))
+    rows.append(("TensorBoard", f"tensorboard --logdir {wd.tensorboard if folds is None else wd.root}"))
+    cli.summary("spoken digits: done", rows)
+    return report
+
+
+def predict(export_dir, files, sample_rate=8000):
+    """Prints `FILE: digit D (probability P)` per file; returns [(file, digit, prob)]."""
+    from tfdl import audio, export
+
+    export_dir = Path(export_dir)
+    if not (export_dir / "saved_model.pb").is_file():
+        raise InputError(f"no SavedModel in --export_dir={export_dir} (train first: "
+                         f"python -m apps.digits)")
+    if not files:
+        raise InputError("predict needs at least one audio file: "
+                         "python -m apps.digits predict --export_dir=DIR FILE.wav ...")
+    waves = [audio.load(f, sample_rate)[0] for f in files]
+    loaded = export.load(export_dir)
+    out = []
+    for f, w in zip(files, waves):
+        res = loaded.serve(w[None, :])
+        digit = res["label"].numpy()[0].decode()
+        prob = float(res["probabilities"].numpy()[0].max())
+        print(f"{f}: digit {digit} (probability {prob:.3f})")
+        out.append((str(f), digit, prob))
+    return out
