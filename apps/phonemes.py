@@ -23,7 +23,8 @@ from absl import flags
 from tfdl import cli
 from tfdl.datasets.phonemes import LAYOUTS
 from tfdl.errors import InputError
-from tfdl.models.phonemes import MODELS, train_and_evaluate
+from tfdl.models.phonemes import MODELS
+from tfdl.phonemes import train_and_evaluate
 from tfdl.train import SCHEDULES
 
 FLAGS = flags.FLAGS

@@ -21,7 +21,7 @@ import numpy as np
 
 from tfdl import ensemble
 from tfdl.datasets import phonemes as data
-from tfdl.models.phonemes import predict, train_member
+from tfdl.phonemes import predict, train_member
 from tfdl.workdir import Workdir
 
 

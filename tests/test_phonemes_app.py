@@ -13,6 +13,7 @@ from conftest import load_app
 from tfdl import export, htk
 from tfdl.datasets import phonemes as data
 from tfdl.errors import InputError
+from tfdl import phonemes as phonemes_lib
 from tfdl.models import phonemes as models
 
 app = DEFAULTS = SMOKE = None  # Set by the `_load_app` fixture before the first test.
@@ -73,10 +74,10 @@ def test_export_matches_the_keras_members(tmp_path):
     members = [models.MODELS.build(n, num_classes=4, context=3, width=8, depth=1)
                for n in ("mlp", "resnet_basic")]
     weights = [0.25, 0.75]
-    models.export_utterance_model(members, weights, tmp_path / "e", ["a", "b", "c", "d"],
+    phonemes_lib.export_utterance_model(members, weights, tmp_path / "e", ["a", "b", "c", "d"],
                                   context=3, stride=2)
     frames = data.pack([utt], {"a": 0}, pad=6)
-    expected = sum(w * models.predict(m, frames, 3, 2) for w, m in zip(weights, members))
+    expected = sum(w * phonemes_lib.predict(m, frames, 3, 2) for w, m in zip(weights, members))
     loaded = export.load(tmp_path / "e")  # keep alive while serving
     out = loaded.serve(utt.features)
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)

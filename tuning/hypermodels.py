@@ -504,13 +504,13 @@ if _has("tfdl.datasets.phonemes"):
                        steps_per_epoch=data.final_steps_per_epoch, verbose=verbose)
 
         def predict_test(self, model, hp):
-            from tfdl.models.phonemes import predict
+            from tfdl.phonemes import predict
 
             test = self.sets["test"]
             return test.labels, predict(model, test, hp.get("context"), self.stride).argmax(1)
 
         def export(self, model, export_dir, hp=None):
-            from tfdl.models.phonemes import export_utterance_model
+            from tfdl.phonemes import export_utterance_model
 
             corpus, phones, _ = self.corpus()
             return export_utterance_model([model], [1.0], export_dir, phones, hp.get("context"),
