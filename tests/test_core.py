@@ -171,3 +171,25 @@ def test_find_dataset_refuses_download_under_tests(tmp_path, monkeypatch):
     (tmp_path / "other").mkdir()
     with pytest.raises(InputError, match="no ds dataset"):
         data.find_dataset("ds", tmp_path / "other", marker="m")
+
+
+def test_cli_run_exit_status(monkeypatch, capsys):
+    from tfdl import cli
+    from tfdl.errors import InputError
+
+    monkeypatch.setattr("sys.argv", ["app"])
+
+    def returns_a_result(argv):
+        return [("a.wav", "3", 0.9)]
+
+    def bad_input(argv):
+        raise InputError("--epochs must be positive. Received: --epochs=0")
+
+    with pytest.raises(SystemExit) as e:
+        cli.run(returns_a_result)
+    assert e.value.code in (0, None)
+    assert "a.wav" not in capsys.readouterr().err  # A result is not echoed by absl.
+    with pytest.raises(SystemExit) as e:
+        cli.run(bad_input)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: --epochs must be positive. Received: --epochs=0"

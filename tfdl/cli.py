@@ -8,14 +8,20 @@ from tfdl.errors import InputError
 
 
 def run(main):
-    """`absl.app.run(main)`, printing an `InputError` as one line with exit status 2."""
+    """`absl.app.run(main)`, printing an `InputError` as one line with exit status 2.
+
+    `main` may return a result (handy for tests and notebooks); only an int
+    return is used as the exit status, since absl's `sys.exit(main(argv))`
+    would print any other value and exit 1.
+    """
 
     def wrapped(argv):
         try:
-            return main(argv)
+            result = main(argv)
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        return result if isinstance(result, int) else None
 
     app.run(wrapped)
 
