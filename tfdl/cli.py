@@ -32,6 +32,14 @@ def check_positive(flag, value):
         raise InputError(f"--{flag} must be positive. Received: --{flag}={value}")
 
 
+def check_choice(flag, value, choices):
+    """Raises InputError naming `--flag` unless `value` is one of `choices`."""
+    choices = list(choices)
+    if value not in choices:
+        raise InputError(f"--{flag} must be one of {', '.join(map(str, choices))}. "
+                         f"Received: --{flag}={value}")
+
+
 def summary(title, rows):
     """Prints a closing summary block: a title and aligned `key: value` rows."""
     width = max(len(k) for k, _ in rows) if rows else 0

@@ -47,9 +47,7 @@ class Config:
 
     def resolved(self):
         """A copy with the model's defaults filled in."""
-        if self.model not in MODELS:
-            raise InputError(f"--model must be one of {', '.join(MODELS.names())}. "
-                             f"Received: --model={self.model}")
+        cli.check_choice("model", self.model, MODELS)
         fill = {k: v for k, v in DEFAULTS.get(self.model, {}).items()
                 if getattr(self, k) is None}
         return dataclasses.replace(self, **fill)
@@ -58,12 +56,8 @@ class Config:
         """Raises InputError naming the flag of the first bad value."""
         from tfdl.train import OPTIMIZERS, SCHEDULES
 
-        if self.model not in MODELS:
-            raise InputError(f"--model must be one of {', '.join(MODELS.names())}. "
-                             f"Received: --model={self.model}")
-        if self.split not in SPLITS:
-            raise InputError(f"--split must be one of {', '.join(SPLITS)}. "
-                             f"Received: --split={self.split}")
+        cli.check_choice("model", self.model, MODELS)
+        cli.check_choice("split", self.split, SPLITS)
         for name in ("epochs", "batch_size", "learning_rate", "max_shift_ms"):
             cli.check_positive(name, getattr(self, name))
         if not isinstance(self.epochs, int):
@@ -71,12 +65,8 @@ class Config:
         for name in ("patience", "steps_per_epoch"):
             if getattr(self, name) is not None:
                 cli.check_positive(name, getattr(self, name))
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}. "
-                             f"Received: --optimizer={self.optimizer}")
-        if self.schedule not in SCHEDULES:
-            raise InputError(f"--schedule must be one of {', '.join(SCHEDULES)}. "
-                             f"Received: --schedule={self.schedule}")
+        cli.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        cli.check_choice("schedule", self.schedule, SCHEDULES)
         if self.val_fraction is None or not 0.0 <= self.val_fraction < 0.5:
             raise InputError(f"--val_fraction must be in [0, 0.5). Received: "
                              f"--val_fraction={self.val_fraction}")

@@ -112,15 +112,9 @@ class KeywordsConfig:
         if self.window_size_ms > self.clip_duration_ms:
             raise InputError(f"--window_size_ms must be <= --clip_duration_ms. Received: "
                              f"{self.window_size_ms} > {self.clip_duration_ms}")
-        if self.preprocess not in PREPROCESS:
-            raise InputError(f"--preprocess must be one of {', '.join(PREPROCESS)}. "
-                             f"Received: --preprocess={self.preprocess}")
-        if self.model not in MODELS:
-            raise InputError(f"--model must be one of {', '.join(MODELS.names())}. "
-                             f"Received: --model={self.model}")
-        if self.optimizer not in train.OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {', '.join(train.OPTIMIZERS)}. "
-                             f"Received: --optimizer={self.optimizer}")
+        cli.check_choice("preprocess", self.preprocess, PREPROCESS)
+        cli.check_choice("model", self.model, MODELS)
+        cli.check_choice("optimizer", self.optimizer, train.OPTIMIZERS)
         for flag in ("silence_percentage", "unknown_percentage"):
             if not 0 <= getattr(self, flag) <= 100:
                 raise InputError(f"--{flag} must be in [0, 100]. Received: "

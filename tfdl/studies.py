@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from tfdl import export as tfdl_export
 from tfdl import metrics as tfdl_metrics
-from tfdl import plots, train, visualize
+from tfdl import cli, plots, train, visualize
 from tfdl.datasets import vision as vision_data
 from tfdl.errors import InputError
 from tfdl.models import vision as vision_models
@@ -217,18 +217,10 @@ class MNISTConfig(DataConfig):
         for name in ("dropout", "input_dropout", "shift", "rotation"):
             _fraction(name, getattr(self, name), low_inclusive=True)
         _fraction("val_fraction", self.val_fraction)
-        if self.activation not in vision_models.ACTIVATIONS:
-            raise InputError(f"--activation must be one of {vision_models.ACTIVATIONS}. "
-                             f"Received: --activation={self.activation}")
-        if self.initializer not in vision_models.INITIALIZERS:
-            raise InputError(f"--initializer must be one of {vision_models.INITIALIZERS}. "
-                             f"Received: --initializer={self.initializer}")
-        if self.schedule not in train.SCHEDULES:
-            raise InputError(f"--schedule must be one of {train.SCHEDULES}. "
-                             f"Received: --schedule={self.schedule}")
-        if self.optimizer not in train.OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {train.OPTIMIZERS}. "
-                             f"Received: --optimizer={self.optimizer}")
+        cli.check_choice("activation", self.activation, vision_models.ACTIVATIONS)
+        cli.check_choice("initializer", self.initializer, vision_models.INITIALIZERS)
+        cli.check_choice("schedule", self.schedule, train.SCHEDULES)
+        cli.check_choice("optimizer", self.optimizer, train.OPTIMIZERS)
         return self
 
 
@@ -260,9 +252,7 @@ class NotMNISTConfig(DataConfig):
         for name in ("dropout", "conv_dropout", "shift", "rotation", "l2"):
             _fraction(name, getattr(self, name), low_inclusive=True)
         _fraction("val_fraction", self.val_fraction)
-        if self.schedule not in train.SCHEDULES:
-            raise InputError(f"--schedule must be one of {train.SCHEDULES}. "
-                             f"Received: --schedule={self.schedule}")
+        cli.check_choice("schedule", self.schedule, train.SCHEDULES)
         return self
 
 
@@ -280,8 +270,7 @@ class OptimizationConfig(DataConfig):
 
     def validate(self):
         self.validate_data()
-        if self.study not in STUDIES:
-            raise InputError(f"--study must be one of {STUDIES}. Received: --study={self.study}")
+        cli.check_choice("study", self.study, STUDIES)
         for name in ("depth", "width", "dropout_width", "epochs", "dropout_epochs", "batch_size",
                      "sgd_learning_rate", "adam_learning_rate"):
             _positive(name, getattr(self, name))

@@ -35,6 +35,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from tfdl import cli
 from tfdl.errors import InputError
 from tuning import distributed, report
 from tuning.hypermodels import APPS, trainable_params
@@ -73,9 +74,7 @@ class Config:
 
     def validate(self):
         """Raises InputError naming the flag of the first bad value."""
-        if self.app not in APPS:
-            raise InputError(f"--app must be one of {', '.join(APPS.names())}. "
-                             f"Received: --app={self.app}")
+        cli.check_choice("app", self.app, APPS)
         for name in ("max_trials", "executions_per_trial", "epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
