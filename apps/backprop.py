@@ -26,9 +26,7 @@ from tfdl import cli, studies
 FLAGS = flags.FlagValues()
 studies.define_config_flags(studies.BackpropConfig, FLAGS, {
     "data_dir": "MNIST IDX folder or its parent (default $TFDL_DATA_DIR/mnist).",
-    "test_fraction": "Test share when the folder holds a single IDX pair (10k -> 8k/2k).",
-    "train_size": "Use only this many training images (stratified; 0 = all).",
-    "test_size": "Use only this many test images (stratified; 0 = all).",
+    **studies.DATA_FLAG_HELP,
     "seed": "Seed of the data split and subsets.",
     "epochs": "Epochs (same for NumPy and Keras).",
     "batch_size": "Mini-batch size (same for NumPy and Keras).",

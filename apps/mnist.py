@@ -30,9 +30,7 @@ FLAGS = flags.FlagValues()
 studies.define_config_flags(studies.MNISTConfig, FLAGS, {
     "data_dir": "MNIST IDX folder or its parent (default $TFDL_DATA_DIR/mnist, then "
                 "~/.keras/datasets/mnist, else keras.datasets.mnist).",
-    "test_fraction": "Test share when the folder holds a single IDX pair (10k -> 8k/2k).",
-    "train_size": "Use only this many training images (stratified; 0 = all).",
-    "test_size": "Use only this many test images (stratified; 0 = all).",
+    **studies.DATA_FLAG_HELP,
     "seed": "Random seed (split, weights, shuffling, augmentation).",
     "depth": "Hidden layers.", "width": "Units per hidden layer.",
     "activation": "Hidden activation.",

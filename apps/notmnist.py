@@ -28,9 +28,7 @@ FLAGS = flags.FlagValues()
 studies.define_config_flags(studies.NotMNISTConfig, FLAGS, {
     "data_dir": "notMNIST IDX folder or its parent (default $TFDL_DATA_DIR/notmnist, then "
                 "~/.keras/datasets/notmnist).",
-    "test_fraction": "Test share when the folder holds a single IDX pair (10k -> 8k/2k).",
-    "train_size": "Use only this many training images (stratified; 0 = all).",
-    "test_size": "Use only this many test images (stratified; 0 = all).",
+    **studies.DATA_FLAG_HELP,
     "seed": "Random seed; member i uses seed + i.",
     "ensemble": "Number of CNNs trained and averaged.",
     "filters": "Channels of each conv block (two 3x3 convs + max-pool per block).",

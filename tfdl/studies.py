@@ -646,6 +646,14 @@ def run_backprop(cfg: BackpropConfig, workdir):
 # ---------------------------------------------------------------------------
 # absl flags from the config dataclasses (one place for defaults)
 # ---------------------------------------------------------------------------
+# Help texts of the data flags every vision app shares (each app adds its own --data_dir).
+DATA_FLAG_HELP = {
+    "test_fraction": "Test share when the folder holds a single IDX pair (10k -> 8k/2k).",
+    "train_size": "Use only this many training images (stratified; 0 = all).",
+    "test_size": "Use only this many test images (stratified; 0 = all).",
+}
+
+
 def define_config_flags(config_cls, flag_values, helps, enums=None):
     """Defines one absl flag per field of `config_cls`, defaults from the dataclass.
 
