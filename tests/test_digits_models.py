@@ -15,6 +15,7 @@ GOLDEN = {
     "mfcc": (80_546, 80_685),
     "compact": (98_682, 99_243),
     "compact_rel": (98_682, 99_243),
+    "compact_robust": (98_682, 99_243),
 }
 
 
@@ -38,7 +39,7 @@ def test_reference_layer_shapes():
     assert mfcc.get_layer("flatten").output.shape[-1] == 512
 
 
-@pytest.mark.parametrize("name", ["plain", "mfcc", "compact_rel"])
+@pytest.mark.parametrize("name", ["plain", "mfcc", "compact_rel", "compact_robust"])
 @pytest.mark.parametrize("length", [2000, 12000])
 def test_any_length_waveform(name, length):
     model = digits.MODELS.build(name)
@@ -100,3 +101,51 @@ def test_relative_log_is_gain_invariant():
     model = digits.MODELS.build("compact_rel")
     wave = np.random.default_rng(3).normal(0, 0.1, (1, 8000)).astype(np.float32)
     np.testing.assert_allclose(model(0.2 * wave).numpy(), model(wave).numpy(), atol=1e-4)
+
+
+def test_edge_fade_removes_the_step_at_a_cut_off_end():
+    # A tone from sample 100 to 1100 cut off at full amplitude, then zero padding.
+    x = np.zeros((2, 2000), np.float32)
+    x[0, 100:1100] = np.sin(2 * np.pi * 500 * np.arange(1000) / 8000 + 1.0)
+    x[1, :2000] = 0.5  # no padding at all: faded at both window edges
+    y = digits.EdgeFade(samples=160)(x).numpy()
+    assert y[0, 100] == pytest.approx(0.0, abs=1e-3) and y[0, 1099] == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_allclose(y[0, 260:940], x[0, 260:940], atol=1e-6)  # middle untouched
+    assert np.all(y[0, :100] == 0) and np.all(y[0, 1100:] == 0)          # padding stays zero
+    assert np.all(np.abs(np.diff(y[0])) < 0.5)  # no step: |slope| of the 500 Hz tone <= 0.4
+    ramp = y[1, :160] / 0.5
+    assert np.all(np.diff(ramp) >= 0) and ramp[0] < 0.01 and y[1, 1000] == pytest.approx(0.5)
+    assert np.all(digits.EdgeFade(8)(np.zeros((1, 50), np.float32)).numpy() == 0)  # silence
+    assert digits.EdgeFade.from_config(digits.EdgeFade(32).get_config()).samples == 32
+    with pytest.raises(ValueError, match="samples"):
+        digits.EdgeFade(0)
+
+
+def test_utterance_norm_removes_a_channel_offset_and_ignores_silence():
+    rng = np.random.default_rng(4)
+    speech = rng.normal(-3.0, 1.0, (1, 20, 6)).astype(np.float32)
+    speech[0, 0, 0] = 0.0  # the maximum (RelativeLog output)
+    silence = np.full((1, 30, 6), -18.42, np.float32)
+    x = np.concatenate([speech, silence], axis=1)
+    layer = digits.UtteranceNorm(speech_db=40.0)
+    y = layer(x).numpy()
+    # The mean over the 20 speech frames is removed; the 30 silent frames (80 dB down) don't count.
+    np.testing.assert_allclose(y[0, :20].mean(0), 0.0, atol=1e-5)
+    channel = np.linspace(-1.0, 1.0, 6).astype(np.float32)  # a fixed per-bin response
+    np.testing.assert_allclose(layer(x + channel).numpy(), y, atol=1e-5)
+    assert digits.UtteranceNorm.from_config(layer.get_config()).speech_db == 40.0
+    with pytest.raises(ValueError, match="utterance_norm"):
+        digits.MODELS.build("compact", utterance_norm=True)
+
+
+def test_compact_robust_saves_and_reloads(tmp_path):
+    model = digits.MODELS.build("compact_robust", filters=4, depth=2)
+    x = np.random.default_rng(5).normal(0, 0.1, (2, 5000)).astype(np.float32)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    import keras
+
+    again = keras.models.load_model(path)
+    np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-6)
+    assert [la.name for la in again.layers][:5] == ["waveform", "pad_or_trim", "edge_fade",
+                                                    "log_mel", "relative_level"]
