@@ -141,20 +141,102 @@ def psf_filterbank(num_filters, fft_length, sample_rate, lower_hertz=0.0, upper_
 def psf_frames(signal, frame_length, frame_step):
     """Frames as python_speech_features' `framesig`: zero-pad the end, at least one frame."""
     signal = tf.convert_to_tensor(signal, tf.float32)
-    n = tf.shape(signal)[-1]
-    num = 1 + tf.maximum(0, (n - frame_length + frame_step - 1) // frame_step)
-    pad = (num - 1) * frame_step + frame_length - n
-    paddings = tf.concat([tf.zeros([tf.rank(signal) - 1, 2], tf.int32),
-                          tf.reshape(tf.stack([0, pad]), [1, 2])], 0)
-    return tf.signal.frame(tf.pad(signal, paddings), frame_length, frame_step)
+    rank = signal.shape.rank
+    n = signal.shape[-1] if rank else None
+    if n is None:
+        n = tf.shape(signal)[-1]
+        num = 1 + tf.maximum(0, (n - frame_length + frame_step - 1) // frame_step)
+        pad = (num - 1) * frame_step + frame_length - n
+        paddings = tf.concat([tf.zeros([tf.rank(signal) - 1, 2], tf.int32),
+                              tf.reshape(tf.stack([0, pad]), [1, 2])], 0)
+        return tf.signal.frame(tf.pad(signal, paddings), frame_length, frame_step)
+    num = 1 + max(0, -(-(n - frame_length) // frame_step))
+    return _static_frames(signal, frame_length, frame_step, num)
+
+
+def _static_frames(signal, frame_length, frame_step, num):
+    """`num` frames of a signal with a static length, zero-padded at the end as needed."""
+    rank, n = signal.shape.rank, signal.shape[-1]
+    total = (num - 1) * frame_step + frame_length
+    x = tf.pad(signal[..., :total], [[0, 0]] * (rank - 1) + [[0, max(0, total - n)]])
+    return tf.signal.frame(x, frame_length, frame_step)
+
+
+def _dft_basis(frame_length, fft_length, scale=1.0):
+    """cos/sin bases of the frame-centred real DFT (see `dft_power`), times sqrt(scale)."""
+    half = frame_length // 2
+    m = np.arange(half) + (1.0 if frame_length % 2 else 0.5)  # distance from the centre
+    angle = 2.0 * np.pi * np.outer(m, np.arange(fft_length // 2 + 1)) / fft_length
+    root = np.sqrt(scale)
+    return (tf.constant(root * np.cos(angle), tf.float32),
+            tf.constant(root * np.sin(angle), tf.float32), root)
+
+
+def _power_spectrum(frames, fft_length, scale=1.0):
+    """`dft_power` * scale of [rows, frame_length] frames (2-D: one plain matmul each)."""
+    n = int(frames.shape[-1])
+    half = n // 2
+    centre = frames[:, half:half + 1] if n % 2 else None
+    return _power_from_halves(frames[:, n - half:], tf.reverse(frames[:, :half], [-1]),
+                              centre, n, fft_length, scale)
+
+
+def _power_from_halves(right, left, centre, frame_length, fft_length, scale):
+    """Power spectrum from each frame's halves: `right` [rows, n // 2] are the samples
+    after the centre, `left` the ones before it in reverse order, `centre` [rows, 1] the
+    middle sample of odd-length frames (else None)."""
+    cos, sin, root = _dft_basis(frame_length, fft_length, scale)
+    # Measure time from the frame centre: a phase factor of modulus 1 that |.|^2 drops. The
+    # cosine part then only sees x[c + m] + x[c - m] and the sine part x[c + m] - x[c - m],
+    # so two [n / 2, bins] matmuls replace one [n, 2 * bins] one: half the flops.
+    re = tf.matmul(right + left, cos)
+    im = tf.matmul(right - left, sin)
+    if centre is not None:  # the centre sample itself (cos 0 = 1 in every bin)
+        re = re + root * centre
+    return re * re + im * im
+
+
+def _mfcc_power(x, frame_length, frame_step, fft_length):
+    """psf-framed power spectrum / fft_length of [..., samples] as [rows, bins] and a
+    function restoring [..., frames, k] from [rows, k]."""
+    n = x.shape[-1] if x.shape.rank else None
+    if n is None:
+        frames, restore = _rows(psf_frames(x, frame_length, frame_step))
+        return _power_spectrum(frames, fft_length, 1.0 / fft_length), restore
+    # Static length: frame each half straight from the signal (no full frames to slice).
+    num = 1 + max(0, -(-(n - frame_length) // frame_step))
+    half = frame_length // 2
+    right, restore = _rows(_static_frames(x[..., frame_length - half:], half, frame_step, num))
+    left, _ = _rows(_static_frames(x, half, frame_step, num))
+    centre = None
+    if frame_length % 2:
+        centre, _ = _rows(_static_frames(x[..., half:], 1, frame_step, num))
+    power = _power_from_halves(right, tf.reverse(left, [-1]), centre, frame_length, fft_length,
+                               1.0 / fft_length)
+    return power, restore
+
+
+def _rows(x):
+    """[..., d] -> ([rows, d], a function restoring [..., k] from [rows, k])."""
+    outer, static = tf.shape(x)[:-1], x.shape[:-1]
+
+    def restore(y):
+        y = tf.reshape(y, tf.concat([outer, [y.shape[-1]]], 0))
+        y.set_shape(static.concatenate([y.shape[-1]]))
+        return y
+
+    return tf.reshape(x, [-1, x.shape[-1]]), restore
 
 
 def dft_power(frames, fft_length):
-    """|rfft(frames, fft_length)|^2 as one matmul with a [frame_length, 2 * bins] cos/sin basis.
+    """|rfft(frames, fft_length)|^2 as matmuls with constant cos/sin bases.
 
     Same numbers as `tf.signal.rfft` to float32 rounding, and on CPU several
     times faster for the short frames of speech features (the FFT op has a
-    large per-call cost; a matmul batches well).
+    large per-call cost; a matmul batches well). Time is measured from the
+    frame centre, which changes only the phase, so the even and odd halves of
+    each frame need [frame_length / 2, bins] bases each: half the flops of a
+    plain DFT matmul.
 
     Args:
         frames: [..., frame_length] float tensor with a static last dimension.
@@ -163,12 +245,18 @@ def dft_power(frames, fft_length):
     Returns:
         [..., fft_length // 2 + 1] power spectrum.
     """
-    n = int(frames.shape[-1])
-    bins = fft_length // 2 + 1
-    angle = 2.0 * np.pi * np.outer(np.arange(n), np.arange(bins)) / fft_length
-    basis = tf.constant(np.concatenate([np.cos(angle), -np.sin(angle)], 1), tf.float32)
-    spec = tf.tensordot(frames, basis, 1)
-    return tf.square(spec[..., :bins]) + tf.square(spec[..., bins:])
+    rows, restore = _rows(tf.convert_to_tensor(frames, tf.float32))
+    return restore(_power_spectrum(rows, fft_length))
+
+
+def _dct_lifter_matrix(num_filters, num_coefficients, lifter):
+    """[num_filters, num_coefficients]: orthonormal DCT-II, then the sinusoidal lifter."""
+    n, k = np.arange(num_filters), np.arange(num_coefficients)
+    mat = np.sqrt(2.0 / num_filters) * np.cos(np.pi * np.outer(2 * n + 1, k) / (2 * num_filters))
+    mat[:, 0] /= np.sqrt(2.0)
+    if lifter:
+        mat = mat * (1 + (lifter / 2.0) * np.sin(np.pi * k / lifter))
+    return mat
 
 
 def mfcc(signal, sample_rate=16000, frame_length=None, frame_step=None, fft_length=512,
@@ -199,22 +287,26 @@ def mfcc(signal, sample_rate=16000, frame_length=None, frame_step=None, fft_leng
         raise ValueError(f"num_coefficients must be <= num_filters={num_filters}. "
                          f"Received: num_coefficients={num_coefficients}")
     x = tf.convert_to_tensor(signal, tf.float32)
-    if preemphasis:
-        x = tf.concat([x[..., :1], x[..., 1:] - preemphasis * x[..., :-1]], axis=-1)
-    frames = psf_frames(x, frame_length, frame_step)
-    power = dft_power(frames, fft_length) / fft_length
-    fb = tf.constant(psf_filterbank(num_filters, fft_length, sample_rate, lower_hertz,
-                                    upper_hertz))
-    feat = tf.tensordot(power, fb, 1)
-    feat = tf.where(feat == 0.0, _EPS, feat)
-    ceps = tf.signal.dct(tf.math.log(feat), type=2, norm="ortho")[..., :num_coefficients]
-    if lifter:
-        n = np.arange(num_coefficients)
-        ceps = ceps * tf.constant(1 + (lifter / 2.0) * np.sin(np.pi * n / lifter), tf.float32)
-    if append_energy:
-        energy = tf.reduce_sum(power, axis=-1, keepdims=True)
-        energy = tf.math.log(tf.where(energy == 0.0, _EPS, energy))
-        ceps = tf.concat([energy, ceps[..., 1:]], axis=-1)
+    if preemphasis:  # y[t] = x[t] - a * x[t - 1], y[0] = x[0]
+        paddings = [[0, 0]] * (x.shape.rank - 1) + [[1, 0]] if x.shape.rank else None
+        previous = (tf.pad(x[..., :-1], paddings) if paddings else
+                    tf.concat([tf.zeros_like(x[..., :1]), x[..., :-1]], -1))
+        x = x - preemphasis * previous
+    # All frames as rows of one matrix: every step below is a single 2-D op.
+    power, restore = _mfcc_power(x, frame_length, frame_step, fft_length)
+    fb = psf_filterbank(num_filters, fft_length, sample_rate, lower_hertz, upper_hertz)
+    if append_energy:  # the frame energy as one more filter of all ones
+        fb = np.concatenate([fb, np.ones([fb.shape[0], 1], np.float32)], 1)
+    feat = tf.matmul(power, tf.constant(fb))
+    feat = tf.math.log(tf.where(feat == 0.0, _EPS, feat))
+    # DCT-II (ortho) and lifter as one small matmul: tf.signal.dct pays for an FFT.
+    dct = _dct_lifter_matrix(num_filters, num_coefficients, lifter)
+    if append_energy:  # c0 is replaced by the log energy
+        ceps = tf.concat([feat[:, num_filters:], tf.matmul(
+            feat[:, :num_filters], tf.constant(dct[:, 1:], tf.float32))], -1)
+    else:
+        ceps = tf.matmul(feat, tf.constant(dct, tf.float32))
+    ceps = restore(ceps)
     return ceps
 
 
