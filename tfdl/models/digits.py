@@ -54,7 +54,7 @@ DEFAULTS = {
     "compact": dict(_TRAIN, learning_rate=3e-3),
     "compact_rel": dict(_TRAIN, learning_rate=3e-3),
     # Leave-one-speaker-out: trained on all four training speakers (no hold-out).
-    "compact_robust": dict(_TRAIN, learning_rate=3e-3, epochs=30, val_fraction=0.0),
+    "compact_robust": dict(_TRAIN, learning_rate=3e-3, epochs=20, val_fraction=0.0),
 }
 
 
