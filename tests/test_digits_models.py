@@ -77,6 +77,7 @@ def test_builder_kwargs_for_tuning():
     ("plain", {"filters": ()}, "filters"),
     ("plain", {"dropout": 1.0}, "dropout"),
     ("compact", {"depth": 0}, "depth"),
+    ("compact", {"pool_padding": "full"}, "pool_padding"),
     ("mfcc", {"filters": (8, 16)}, "filters"),
     ("plain", {"num_classes": 1}, "num_classes"),
 ])

@@ -303,7 +303,7 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
             frame_length=200, frame_step=80, filters=16, depth=4, kernel_size=3,
             dropout=0.2, batchnorm=True, activation="relu", normalize=True,
             relative_level=False, level_floor=18.42, lower_edge_hertz=20.0, edge_fade=0,
-            utterance_norm=False, name="compact"):
+            utterance_norm=False, torch_bn=False, pool_padding="same", name="compact"):
     """Ours: a compact CNN on log-mel spectrograms with batch norm and global pooling.
 
     Log-mel (25 ms / 10 ms frames, 40 bins) -> per-bin `Normalization` ->
@@ -330,6 +330,9 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
             (`EdgeFade`; 0 = none): removes the click of recordings cut off mid-sound.
         utterance_norm: subtract each recording's mean log-mel over its speech
             frames (`UtteranceNorm`, needs `relative_level`): removes the channel.
+        torch_bn: PyTorch's batch-norm defaults (momentum 0.1 = Keras 0.9, eps
+            1e-5) instead of Keras' (0.99, 1e-3).
+        pool_padding: "same" or "valid" max-pooling.
 
     Returns:
         Uncompiled `keras.Model`: [batch, samples] -> [batch, num_classes].
@@ -338,6 +341,7 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
     _check("depth", depth, isinstance(depth, int) and depth >= 1, "an int >= 1")
     _check("filters", filters, isinstance(filters, int) and filters > 0, "a positive int")
     inputs = keras.Input(shape=(None,), name="waveform")
+    _check("pool_padding", pool_padding, pool_padding in ("same", "valid"), '"same" or "valid"')
     _check("utterance_norm", utterance_norm, relative_level or not utterance_norm,
            "False unless relative_level=True")
     x = PadOrTrim(length, name="pad_or_trim")(inputs)
@@ -357,10 +361,11 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
         x = keras.layers.Conv2D(f, kernel_size, padding="same", use_bias=not batchnorm,
                                 name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+            x = keras.layers.BatchNormalization(**(TORCH_BN if torch_bn else {}),
+                                                name=f"conv{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
         if i < depth - 1:
-            x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)
+            x = keras.layers.MaxPooling2D(2, padding=pool_padding, name=f"pool{i + 1}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -377,10 +382,11 @@ def compact_rel(**kwargs):
 
 @MODELS.register("compact_robust")
 def compact_robust(**kwargs):
-    """`compact_rel` with `EdgeFade` (160 samples = 20 ms) and `UtteranceNorm`: our model for
-    unseen speakers (leave-one-speaker-out)."""
+    """`compact_rel` with `EdgeFade` (160 samples = 20 ms), `UtteranceNorm`, PyTorch batch-norm
+    momentum and valid pooling: our model for unseen speakers (leave-one-speaker-out)."""
     return compact(**{"name": "compact_robust", "relative_level": True, "edge_fade": 160,
-                      "utterance_norm": True, **kwargs})
+                      "utterance_norm": True, "torch_bn": True, "pool_padding": "valid",
+                      **kwargs})
 
 
 def trainable_params(model):
