@@ -3,7 +3,9 @@
 Decode (`tf.audio.decode_wav`), resample to the model's rate and pad/trim run
 in parallel `Dataset.map` calls; decoded audio is cached (in memory, or in a
 file given by `cache`), then augmentation (training only), shuffle, batch and
-prefetch. No Python per-example loop.
+prefetch. No Python per-example loop. `feature_dataset` works per batch of
+files instead (reads in a graph loop, one `decode_raw` for canonical PCM WAVs
+via `decode_wav_batch`, features on the whole batch): far fewer ops per file.
 """
 
 import struct
