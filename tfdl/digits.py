@@ -209,8 +209,11 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     with strategy.scope():
         opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
                                       decay_steps=steps * cfg.epochs)
+        # Several steps per graph call (Keras' Python work per step paid once per call);
+        # one under a distribution strategy.
+        spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
         model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=cfg.jit_compile)
+                      metrics=["accuracy"], jit_compile=cfg.jit_compile, steps_per_execution=spe)
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
           f"augment: {augment_desc}")
