@@ -43,7 +43,8 @@ flags.DEFINE_bool("log_compression", D.log_compression, "Feed log(1 + |X|) inste
 flags.DEFINE_enum("output", D.output, list(MAGNITUDE_OUTPUTS),
                   "fc output: bounded mask on |X|, or a softplus magnitude.")
 flags.DEFINE_enum("loss", D.loss, list(LOSSES),
-                  "auto: magnitude MSE for fc, real/imag spectrum MSE for fc_crm.")
+                  "auto: real/imag spectrum MSE (phase-sensitive); magnitude: the course's "
+                  "magnitude MSE.")
 flags.DEFINE_integer("fft_length", D.fft_length, "STFT size (= window length).")
 flags.DEFINE_integer("frame_step", D.frame_step, "STFT hop.")
 flags.DEFINE_float("val_fraction", D.val_fraction, "Held-out tail of the training pair.")

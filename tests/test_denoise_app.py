@@ -45,7 +45,10 @@ def test_smoke_run_writes_wav_pngs_metrics_and_export(data_root, tmp_path):
     for key in ("input", "model", "oracle_noisy_phase"):
         assert np.isfinite(m["validation_snr_db"][key])
         assert np.isfinite(m["validation_si_sdr_db"][key])
+        assert np.isfinite(m["training_snr_db"][key])
     assert m["validation_snr_db"]["oracle_noisy_phase"] > m["validation_snr_db"]["input"]
+    assert m["training_snr_db"]["oracle_noisy_phase"] > m["training_snr_db"]["input"]
+    assert m["loss"] == "spectrum"  # the default: phase-sensitive real/imag MSE
     assert m["export_real_time_factor_cpu"] > 0
     noisy, rate = read_audio(data_root / "denoise" / "test_01_x.wav")
     out, out_rate = read_audio(wd / "test_01_x_denoised.wav")

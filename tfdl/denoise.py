@@ -18,7 +18,8 @@ Layout of a run (`run(config)`):
    probability `remix` its noise, noisy - clean, comes from elsewhere in the
    training part: `chunk_dataset`); every model maps noisy real/imag STFT frames to a
    clean real/imag estimate (`tfdl.models.denoise`). Losses: "magnitude" (MSE
-   of magnitudes, the course's), "spectrum" (MSE of real/imag) or "snr"
+   of magnitudes, the course's), "spectrum" (MSE of real/imag; the default: with
+   the noisy phase it is the phase-sensitive approximation) or "snr"
    (negative SNR of the chunk's inverse-STFT waveform). The Keras metric
    `snr` is the waveform SNR of each batch; its validation value `val_snr`
    drives the best checkpoint and early stopping; `ValidationMonitor` also
@@ -44,7 +45,11 @@ from tfdl.errors import InputError
 from tfdl.models.denoise import MODELS, FeatureNorm
 
 LOSSES = ("auto", "magnitude", "spectrum", "snr")
-DEFAULT_LOSS = {"fc": "magnitude", "fc_crm": "spectrum"}
+# "spectrum" for the magnitude model too: with the noisy phase, the MSE of the real/imag
+# spectrum is the phase-sensitive approximation (the mask learns |S| cos(phase error) / |X|,
+# the waveform-error optimum), measured +0.27 and +0.57 dB over "magnitude" on the
+# validation tail (seeds 0 and 1: 13.01 vs 12.74, 12.97 vs 12.40 dB).
+DEFAULT_LOSS = {"fc": "spectrum", "fc_crm": "spectrum"}
 GL_ITERATIONS = 16  # Griffin-Lim iterations also evaluated after training
 DATASET = "denoise"
 
@@ -610,6 +615,12 @@ def run(cfg, verbose="auto"):
     oracle = oracle_noisy_phase(clean_va, noisy_va, fl, fs)
     snr = {"input": metrics.snr(clean_va, noisy_va), "model": metrics.snr(clean_va, est),
            "oracle_noisy_phase": metrics.snr(clean_va, oracle)}
+    # The same on the training part (in-sample): how far the model is from the oracle
+    # on audio it trained on tells under-fitting from over-fitting.
+    train_snr = {"input": metrics.snr(clean_tr, noisy_tr),
+                 "model": metrics.snr(clean_tr, denoiser.denoise(noisy_tr)),
+                 "oracle_noisy_phase": metrics.snr(
+                     clean_tr, oracle_noisy_phase(clean_tr, noisy_tr, fl, fs))}
     si_sdr = {"input": metrics.si_sdr(clean_va, noisy_va),
               "model": metrics.si_sdr(clean_va, est),
               "oracle_noisy_phase": metrics.si_sdr(clean_va, oracle)}
@@ -641,7 +652,7 @@ def run(cfg, verbose="auto"):
         "model": cfg.model, "loss": cfg.resolved_loss, "sample_rate": rate,
         "train_seconds_audio": cut / rate, "validation_seconds_audio": (len(clean) - cut) / rate,
         "train_frames": int(xtr.shape[0]), "validation_frames": int(xva.shape[0]),
-        "validation_snr_db": snr, "validation_si_sdr_db": si_sdr,
+        "validation_snr_db": snr, "validation_si_sdr_db": si_sdr, "training_snr_db": train_snr,
         "validation_snr_per_epoch": monitor.snrs,
         "best_val_snr_metric": max(history.get("val_snr", [float("nan")])),
         "epochs_run": len(history.get("loss", [])),
@@ -670,6 +681,9 @@ def summary_rows(result):
     rows = [("validation SNR (dB)", f"input {snr['input']:.2f}  model {snr['model']:.2f}  "
                                     f"oracle(noisy phase) {snr['oracle_noisy_phase']:.2f}"),
             ("validation SI-SDR (dB)", f"input {sdr['input']:.2f}  model {sdr['model']:.2f}"),
+            ("training-part SNR (dB)", "input {input:.2f}  model {model:.2f}  oracle(noisy "
+                                       "phase) {oracle_noisy_phase:.2f}".format(
+                                           **result["training_snr_db"])),
             ("epochs", str(result["epochs_run"]))]
     if "export_real_time_factor_cpu" in result:
         rows.append(("export RTF (CPU)", f"{result['export_real_time_factor_cpu']:.4f}"))
