@@ -3,7 +3,7 @@ r"""Spoken-digits benchmark: accuracy, leave-one-speaker-out, training and input
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits                  # everything
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=pipeline,throughput
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=accuracy --models=mfcc
-    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=loso --loso_model=compact
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=loso --loso_model=compact_robust
 
 Parts (each merges its numbers into `benchmarks/results/digits.json`, so they
 can run separately; the Markdown table printed at the end covers all parts
@@ -50,7 +50,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["pipeline", "throughput", "accuracy", "loso"],
                   "Parts to run: pipeline, throughput, accuracy, loso.")
 flags.DEFINE_list("models", ["mfcc", "batchnorm", "compact"], "Models for the accuracy part.")
-flags.DEFINE_string("loso_model", "compact", "Model for the leave-one-speaker-out part.")
+flags.DEFINE_string("loso_model", "compact_robust", "Model for the leave-one-speaker-out part.")
 flags.DEFINE_integer("loso_epochs", None, "Epochs per LOSO fold (default: the model's).")
 flags.DEFINE_integer("throughput_rounds", 5, "Timed rounds (PyTorch, then Keras) per network "
                      "and thread count in the throughput part.")
