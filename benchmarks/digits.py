@@ -492,8 +492,9 @@ def _save(out, results):
     current = json.loads(out.read_text()) if out.is_file() else {}
     for part in FLAGS.parts:
         if part in results:
-            if part == "accuracy":
-                current.setdefault("accuracy", {}).update(results["accuracy"])
+            if part == "accuracy":  # only this run's models: others may have run meanwhile
+                current.setdefault("accuracy", {}).update(
+                    {m: results["accuracy"][m] for m in FLAGS.models if m in results["accuracy"]})
             else:
                 current[part] = results[part]
     if "last_run" in results:
