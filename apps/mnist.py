@@ -72,7 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.FLAGS.append_flag_values(FLAGS)
-    for _name in FLAGS:  # List them in this app's --help.
-        flags.declare_key_flag(_name)
-    cli.run(main)
+    cli.run(main, FLAGS)

@@ -7,13 +7,26 @@ from absl import app
 from tfdl.errors import InputError
 
 
-def run(main):
+def run(main, flag_values=None):
     """`absl.app.run(main)`, printing an `InputError` as one line with exit status 2.
 
     `main` may return a result (handy for tests and notebooks); only an int
     return is used as the exit status, since absl's `sys.exit(main(argv))`
     would print any other value and exit 1.
+
+    Args:
+        main: the app's `main(argv)`.
+        flag_values: an app's private `flags.FlagValues`, if it has one: they
+            join the global flags as key flags, so `--help` lists them.
     """
+    if flag_values is not None:
+        from absl import flags
+
+        flags.FLAGS.append_flag_values(flag_values)
+        # Key flags of `main`'s module (absl names the main module after sys.argv[0]).
+        module = sys.argv[0] if main.__module__ == "__main__" else main.__module__
+        for name in flag_values:
+            flags.FLAGS.register_key_flag_for_module(module, flags.FLAGS[name])
 
     def wrapped(argv):
         try:
