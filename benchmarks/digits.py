@@ -22,7 +22,8 @@ recorded so far):
         rounds, the faster thread count kept per framework. Keras as the apps
         train (`tfdl.train.make_optimizer("adam")`: the fused Adam kernel;
         `steps_per_execution=tfdl.train.STEPS_PER_EXECUTION`), also untuned
-        (plain `keras.optimizers.Adam`, one step per call). `mfcc` is timed like
+        (plain `keras.optimizers.Adam`, one step per call, Keras' own
+        `BatchNormalization` instead of `tfdl.layers`' fused one). `mfcc` is timed like
         for like (its layers after the MFCC layer on precomputed MFCC) and end to
         end from raw audio. Needs `pip install torch` (benchmark only; skipped
         with a note otherwise). Goal >= 1.5x.
@@ -201,14 +202,29 @@ class _EpochTimer:
 
 # Keras configurations timed against the PyTorch loop, per network:
 # (label, registry model or "mfcc_features", tuned). Tuned = what `tfdl.train` provides to
-# the apps: `make_optimizer("adam")` (fused Adam kernel) and
-# `steps_per_execution=train.STEPS_PER_EXECUTION`; untuned = plain `keras.optimizers.Adam`,
-# one step per call. `mfcc_features` = the mfcc net after its MFCC layer on precomputed
+# the apps: the models' `tfdl.layers.BatchNormalization` (fused kernel), `make_optimizer("adam")`
+# (fused Adam kernel) and `steps_per_execution=train.STEPS_PER_EXECUTION`; untuned = Keras'
+# own `BatchNormalization`, plain `keras.optimizers.Adam`, one step per call. `mfcc_features` = the mfcc net after its MFCC layer on precomputed
 # MFCC, like the PyTorch loop (like for like); `mfcc` = end to end from raw audio.
 KERAS_RUNS = {"batchnorm": [("keras", "batchnorm", True), ("keras untuned", "batchnorm", False)],
               "mfcc": [("keras", "mfcc_features", True), ("keras untuned", "mfcc_features", False),
                        ("keras end to end", "mfcc", True)]}
 EPOCHS_PER_ROUND = {"batchnorm": 1, "mfcc": 4}  # rounds of a few seconds each
+
+
+def _with_keras_batchnorm(model):
+    """A copy of `model` with `keras.layers.BatchNormalization` for `tfdl.layers`' fused one."""
+    import keras
+
+    from tfdl import layers
+
+    def clone(layer):
+        cls = type(layer)
+        if cls is layers.BatchNormalization:
+            cls = keras.layers.BatchNormalization
+        return cls.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=clone)
 
 
 def _throughput_job(spec):
@@ -256,6 +272,8 @@ def _throughput_job(spec):
             model = digits.MODELS.build(model_name)
             ds = waveform_dataset(paths, labels, sample_rate=8000, length=6000, batch_size=32,
                                   training=True)
+        if not tuned:
+            model = _with_keras_batchnorm(model)
         opt = training.make_optimizer("adam", 1e-3) if tuned else keras.optimizers.Adam(1e-3)
         model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"],
@@ -400,7 +418,7 @@ def table(results):
             e = th.get(name)
             if not e or "keras_examples_per_sec" not in e:
                 continue
-            keras_how = (f"fused Adam, steps_per_execution={th.get('steps_per_execution')}, "
+            keras_how = (f"fused batch norm and Adam, steps_per_execution={th.get('steps_per_execution')}, "
                          f"{e['keras_threads']} thread{'s' if e['keras_threads'] > 1 else ''}")
             if name == "mfcc":
                 keras_how = "layers after the MFCC layer on precomputed MFCC, " + keras_how
@@ -414,8 +432,8 @@ def table(results):
                         f"PyTorch CPU loop ({torch_how}) | {e['keras_examples_per_sec']:.0f} vs "
                         f"{e['torch_examples_per_sec']:.0f} ({e['speedup']:.2f}x) | >= 1.5x | "
                         f"{'yes' if e['speedup'] >= 1.5 else 'no'} |")
-            rows.append(f"| same, Keras untuned (plain `keras.optimizers.Adam`, one step per "
-                        f"call) | {e['keras_untuned_examples_per_sec']:.0f} "
+            rows.append(f"| same, Keras untuned (plain `keras.optimizers.Adam` and "
+                        f"`BatchNormalization`, one step per call) | {e['keras_untuned_examples_per_sec']:.0f} "
                         f"({e['speedup_keras_untuned']:.2f}x) | - | - |")
             if "keras_end_to_end_examples_per_sec" in e:
                 rows.append(f"| same, `{name}` end to end (raw audio in, MFCC layer in the "

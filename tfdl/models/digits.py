@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdl.layers import BatchNormalization
 from tfdl.features import MFCC, LogMel, PadOrTrim
 from tfdl.models.registry import Registry
 
@@ -89,7 +90,7 @@ def _head(x, dense, dropout, batchnorm, activation, num_classes):
     for i, units in enumerate(dense):
         x = keras.layers.Dense(units, name=f"dense{i + 1}")(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(**TORCH_BN, name=f"dense{i + 1}_bn")(x)
+            x = BatchNormalization(**TORCH_BN, name=f"dense{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"dense{i + 1}_{activation}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dense{i + 1}_dropout")(x)
@@ -132,7 +133,7 @@ def reference_cnn(*, num_classes=10, length=6000, filters=(4, 8, 16, 32), kernel
     for i, f in enumerate(filters):
         x = keras.layers.Conv1D(f, kernel_size, name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(**TORCH_BN, name=f"conv{i + 1}_bn")(x)
+            x = BatchNormalization(**TORCH_BN, name=f"conv{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
         x = keras.layers.AveragePooling1D(pool_size, name=f"pool{i + 1}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
@@ -195,7 +196,7 @@ def mfcc(*, num_classes=10, length=6000, sample_rate=SAMPLE_RATE, num_coefficien
     for i, (f, (k, pool)) in enumerate(zip(filters, specs)):
         x = keras.layers.Conv2D(f, k, name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(**TORCH_BN, name=f"conv{i + 1}_bn")(x)
+            x = BatchNormalization(**TORCH_BN, name=f"conv{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
         if pool:
             x = keras.layers.AveragePooling2D(2, name=f"pool{i + 1}")(x)
@@ -364,7 +365,7 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
         x = keras.layers.Conv2D(f, kernel_size, padding="same", use_bias=not batchnorm,
                                 name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(**(TORCH_BN if torch_bn else {}),
+            x = BatchNormalization(**(TORCH_BN if torch_bn else {}),
                                                 name=f"conv{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
         if i < depth - 1:

@@ -27,6 +27,7 @@ import numpy as np
 from keras import layers
 
 from tfdl.features import MFCC, LogMel, PadOrTrim
+from tfdl.layers import BatchNormalization
 from tfdl.models.registry import Registry
 
 MODELS = Registry("keywords")
@@ -82,7 +83,7 @@ def front_end(sample_rate=16000, clip_duration_ms=1000, window_size_ms=30.0,
                    fft_length=fft_length, num_mel_bins=int(feature_bin_count), name="log_mel")(x)
     # Per-bin normalisation learned from the training data (MFCC c0 is a log
     # energy on a very different scale from the cepstra).
-    x = layers.BatchNormalization(name="feature_norm")(x)
+    x = BatchNormalization(name="feature_norm")(x)
     return inputs, x
 
 
@@ -139,7 +140,7 @@ def cnn(num_classes, filters=(32, 16), kernel_size=5, pool_size=2, dense_units=(
         x = layers.Conv2D(int(f), kernel_size, padding=padding, use_bias=not batchnorm,
                           name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+            x = BatchNormalization(name=f"conv{i + 1}_bn")(x)
         x = layers.Activation(activation)(x)
         x = layers.MaxPooling2D(pool_size, padding="same")(x)
     x = layers.Flatten()(x)
@@ -179,7 +180,7 @@ def ds_cnn(num_classes, filters=64, depth=4, kernel_size=3, first_kernel=(10, 4)
 
     def norm_relu(y, name):
         if batchnorm:
-            y = layers.BatchNormalization(name=f"{name}_bn")(y)
+            y = BatchNormalization(name=f"{name}_bn")(y)
         return layers.Activation(activation, name=f"{name}_{activation}")(y)
 
     x = layers.Conv2D(int(filters), tuple(first_kernel), strides=tuple(first_strides),
@@ -221,7 +222,7 @@ def ffnn(num_classes, units=256, depth=2, dropout=0.2, batchnorm=False, activati
     for i in range(int(depth)):
         x = layers.Dense(int(units), use_bias=not batchnorm, name=f"dense{i + 1}")(x)
         if batchnorm:
-            x = layers.BatchNormalization(name=f"dense{i + 1}_bn")(x)
+            x = BatchNormalization(name=f"dense{i + 1}_bn")(x)
         x = layers.Activation(activation)(x)
         if dropout:
             x = layers.Dropout(dropout)(x)

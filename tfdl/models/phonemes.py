@@ -27,6 +27,7 @@ Models:
 
 import keras
 
+from tfdl.layers import BatchNormalization
 from tfdl.models.registry import Registry
 
 MODELS = Registry("phonemes")
@@ -79,7 +80,7 @@ def mlp(num_classes, num_features=13, context=0, width=512, depth=3, dropout=0.1
     for i in range(depth):
         h = keras.layers.Dense(width, name=f"dense{i}")(h)
         if batchnorm:
-            h = keras.layers.BatchNormalization(name=f"bn{i}")(h)
+            h = BatchNormalization(name=f"bn{i}")(h)
         h = keras.layers.Activation(activation, name=f"{activation}{i}")(h)
         if dropout:
             h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
@@ -87,7 +88,7 @@ def mlp(num_classes, num_features=13, context=0, width=512, depth=3, dropout=0.1
 
 
 def _bn(h, name, batchnorm):
-    return keras.layers.BatchNormalization(name=name)(h) if batchnorm else h
+    return BatchNormalization(name=name)(h) if batchnorm else h
 
 
 def _stem(h, width, dropout, activation="relu", batchnorm=True):

