@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfdl import data, export, metrics, plots, train
-from tfdl.errors import InputError
+from tfdl.errors import InputError, TrainingDiverged
 from tfdl.workdir import Workdir, write_json
 
 
@@ -106,6 +106,16 @@ def test_fit_writes_history_checkpoint_and_tensorboard(tmp_path):
     assert any((tmp_path / "tensorboard").rglob("events.out.tfevents*"))
     with pytest.raises(ValueError, match="epochs"):
         train.fit(model, ds, workdir=wd, epochs=0, batch_size=8)
+
+
+def test_fit_stops_with_one_line_error_when_the_loss_is_nan(tmp_path):
+    model = _tiny_model()
+    model.compile("sgd", lambda y, p: tf.reduce_mean(p) * np.nan)
+    ds, _ = _tiny_data()
+    with pytest.raises(TrainingDiverged, match=r"loss is nan in epoch 1; try a lower "
+                                               r"--learning_rate"):
+        train.fit(model, ds, workdir=Workdir(tmp_path), epochs=3, batch_size=8, verbose=0)
+    assert not (tmp_path / "history.json").exists()
 
 
 def test_log_hparams_and_image(tmp_path):

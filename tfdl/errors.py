@@ -7,3 +7,7 @@ so a bad path or flag never reaches the user as a TensorFlow traceback.
 
 class InputError(ValueError):
     """A bad file, folder or argument, with a one-line message naming it."""
+
+
+class TrainingDiverged(InputError):
+    """The training loss became NaN or infinite (usually too high a learning rate)."""

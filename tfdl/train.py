@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdl.errors import TrainingDiverged
+
 OPTIMIZERS = ("sgd", "momentum", "adam", "nadam", "rmsprop", "adamw")
 SCHEDULES = ("constant", "cosine", "exponential")
 
@@ -176,7 +178,7 @@ def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="v
     if val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
     speed = Throughput(batch_size, examples_per_epoch)
-    cbs = [speed,
+    cbs = [speed, keras.callbacks.TerminateOnNaN(),
            keras.callbacks.ModelCheckpoint(str(workdir.checkpoint), monitor=monitor, mode=mode,
                                            save_best_only=True, save_weights_only=True),
            keras.callbacks.TensorBoard(str(workdir.tensorboard), histogram_freq=0,
@@ -191,6 +193,7 @@ def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="v
                      steps_per_epoch=steps_per_epoch, verbose=verbose,
                      shuffle=False)  # tf.data pipelines shuffle themselves.
     seconds = time.perf_counter() - t0
+    _check_finite(hist.history)
     if workdir.checkpoint.exists():
         model.load_weights(str(workdir.checkpoint))
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
@@ -200,6 +203,16 @@ def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="v
     out["train_seconds"] = seconds
     workdir.write_json("history.json", out)
     return out
+
+
+def _check_finite(history):
+    """Raises `TrainingDiverged` if any epoch's loss is NaN or infinite."""
+    for key in ("loss", "val_loss"):
+        for epoch, value in enumerate(history.get(key, ()), start=1):
+            if not np.isfinite(value):
+                raise TrainingDiverged(
+                    f"training diverged: {key} is {value} in epoch {epoch}; try a lower "
+                    f"--learning_rate (nothing was written as a finished run)")
 
 
 def log_hparams(workdir, hparams, metrics):
