@@ -9,7 +9,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` whose training step is TF's fused kernel.
 
     Same variables, arguments, serialization and results as the Keras layer
-    (the tests compare outputs, gradients and moving statistics), but in
+    (the tests compare outputs, gradients and moving statistics; epsilon is at
+    least 1.001e-5 in the fused op, as in `tf.nn.fused_batch_norm`), but in
     training mode on the TensorFlow backend a channels-last float32 input of
     rank 2 to 4 goes through one `FusedBatchNormV3` op (and its fused
     gradient) instead of Keras' separate moments, normalisation and their
@@ -33,10 +34,11 @@ class BatchNormalization(keras.layers.BatchNormalization):
         x = tf.reshape(inputs, [shape[0], -1, 1, channels])  # NHWC for the kernel
         gamma = self.gamma if self.scale else tf.ones([channels])
         beta = self.beta if self.center else tf.zeros([channels])
-        # The raw op: tf.nn.fused_batch_norm would raise epsilon to 1.001e-5 (a cuDNN limit).
+        # As tf.nn.fused_batch_norm: epsilon at least 1.001e-5 (cuDNN's limit on GPU); for
+        # Keras' 1e-5 that adds 1e-8 to the variance.
         y, mean, variance = tf.raw_ops.FusedBatchNormV3(
             x=x, scale=gamma, offset=beta, mean=tf.zeros([0]), variance=tf.zeros([0]),
-            epsilon=self.epsilon, data_format="NHWC", is_training=True)[:3]
+            epsilon=max(self.epsilon, 1.001e-5), data_format="NHWC", is_training=True)[:3]
         # The kernel returns the Bessel-corrected variance; Keras keeps the biased one.
         n = tf.cast(tf.size(inputs) // channels, tf.float32)
         variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
