@@ -20,11 +20,12 @@ recorded so far):
         one process alternates PyTorch and Keras epochs for `--throughput_rounds`
         rounds after a warm-up epoch, so both see the same load; medians of the
         rounds, the faster thread count kept per framework. Keras as the apps
-        train (`tfdl.train.make_optimizer("adam")`: the fused Adam kernel;
+        train (`tfdl.layers.BatchNormalization`: the fused batch-norm kernel;
+        `tfdl.train.make_optimizer("adam")`: the fused Adam kernel;
         `steps_per_execution=tfdl.train.STEPS_PER_EXECUTION`), also untuned
         (plain `keras.optimizers.Adam`, one step per call, Keras' own
-        `BatchNormalization` instead of `tfdl.layers`' fused one). `mfcc` is timed like
-        for like (its layers after the MFCC layer on precomputed MFCC) and end to
+        `BatchNormalization` instead of `tfdl.layers`' fused one). `mfcc` is timed
+        like for like (its layers after the MFCC layer on precomputed MFCC) and end to
         end from raw audio. Needs `pip install torch` (benchmark only; skipped
         with a note otherwise). Goal >= 1.5x.
     pipeline: decode + MFCC of all 2,500 files with
@@ -202,10 +203,12 @@ class _EpochTimer:
 
 # Keras configurations timed against the PyTorch loop, per network:
 # (label, registry model or "mfcc_features", tuned). Tuned = what `tfdl.train` provides to
-# the apps: the models' `tfdl.layers.BatchNormalization` (fused kernel), `make_optimizer("adam")`
-# (fused Adam kernel) and `steps_per_execution=train.STEPS_PER_EXECUTION`; untuned = Keras'
-# own `BatchNormalization`, plain `keras.optimizers.Adam`, one step per call. `mfcc_features` = the mfcc net after its MFCC layer on precomputed
-# MFCC, like the PyTorch loop (like for like); `mfcc` = end to end from raw audio.
+# the apps: the models' `tfdl.layers.BatchNormalization` (fused kernel),
+# `make_optimizer("adam")` (fused Adam kernel) and
+# `steps_per_execution=train.STEPS_PER_EXECUTION`; untuned = Keras' own
+# `BatchNormalization`, plain `keras.optimizers.Adam`, one step per call. `mfcc_features` =
+# the mfcc net after its MFCC layer on precomputed MFCC, like the PyTorch loop (like for
+# like); `mfcc` = end to end from raw audio.
 KERAS_RUNS = {"batchnorm": [("keras", "batchnorm", True), ("keras untuned", "batchnorm", False)],
               "mfcc": [("keras", "mfcc_features", True), ("keras untuned", "mfcc_features", False),
                        ("keras end to end", "mfcc", True)]}
@@ -418,7 +421,8 @@ def table(results):
             e = th.get(name)
             if not e or "keras_examples_per_sec" not in e:
                 continue
-            keras_how = (f"fused batch norm and Adam, steps_per_execution={th.get('steps_per_execution')}, "
+            keras_how = (f"fused batch norm and Adam, "
+                         f"steps_per_execution={th.get('steps_per_execution')}, "
                          f"{e['keras_threads']} thread{'s' if e['keras_threads'] > 1 else ''}")
             if name == "mfcc":
                 keras_how = "layers after the MFCC layer on precomputed MFCC, " + keras_how
@@ -433,7 +437,8 @@ def table(results):
                         f"{e['torch_examples_per_sec']:.0f} ({e['speedup']:.2f}x) | >= 1.5x | "
                         f"{'yes' if e['speedup'] >= 1.5 else 'no'} |")
             rows.append(f"| same, Keras untuned (plain `keras.optimizers.Adam` and "
-                        f"`BatchNormalization`, one step per call) | {e['keras_untuned_examples_per_sec']:.0f} "
+                        f"`BatchNormalization`, one step per call) | "
+                        f"{e['keras_untuned_examples_per_sec']:.0f} "
                         f"({e['speedup_keras_untuned']:.2f}x) | - | - |")
             if "keras_end_to_end_examples_per_sec" in e:
                 rows.append(f"| same, `{name}` end to end (raw audio in, MFCC layer in the "

@@ -34,8 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdl.layers import BatchNormalization
 from tfdl.features import MFCC, LogMel, PadOrTrim
+from tfdl.layers import BatchNormalization
 from tfdl.models.registry import Registry
 
 MODELS = Registry("digits")
@@ -365,8 +365,7 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
         x = keras.layers.Conv2D(f, kernel_size, padding="same", use_bias=not batchnorm,
                                 name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = BatchNormalization(**(TORCH_BN if torch_bn else {}),
-                                                name=f"conv{i + 1}_bn")(x)
+            x = BatchNormalization(**(TORCH_BN if torch_bn else {}), name=f"conv{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, padding=pool_padding, name=f"pool{i + 1}")(x)
