@@ -138,6 +138,13 @@ def psf_filterbank(num_filters, fft_length, sample_rate, lower_hertz=0.0, upper_
     return fb.T.astype(np.float32)
 
 
+def _psf_num_frames(n, frame_length, frame_step):
+    """python_speech_features' frame count for `n` samples (a Python int or a scalar
+    tensor): 1 + ceil((n - frame_length) / frame_step), at least one frame."""
+    steps = (n - frame_length + frame_step - 1) // frame_step
+    return 1 + (tf.maximum(0, steps) if isinstance(steps, tf.Tensor) else max(0, steps))
+
+
 def psf_frames(signal, frame_length, frame_step):
     """Frames as python_speech_features' `framesig`: zero-pad the end, at least one frame."""
     signal = tf.convert_to_tensor(signal, tf.float32)
@@ -145,12 +152,12 @@ def psf_frames(signal, frame_length, frame_step):
     n = signal.shape[-1] if rank else None
     if n is None:
         n = tf.shape(signal)[-1]
-        num = 1 + tf.maximum(0, (n - frame_length + frame_step - 1) // frame_step)
+        num = _psf_num_frames(n, frame_length, frame_step)
         pad = (num - 1) * frame_step + frame_length - n
         paddings = tf.concat([tf.zeros([tf.rank(signal) - 1, 2], tf.int32),
                               tf.reshape(tf.stack([0, pad]), [1, 2])], 0)
         return tf.signal.frame(tf.pad(signal, paddings), frame_length, frame_step)
-    num = 1 + max(0, -(-(n - frame_length) // frame_step))
+    num = _psf_num_frames(n, frame_length, frame_step)
     return _static_frames(signal, frame_length, frame_step, num)
 
 
@@ -204,7 +211,7 @@ def _mfcc_power(x, frame_length, frame_step, fft_length):
         frames, restore = _rows(psf_frames(x, frame_length, frame_step))
         return _power_spectrum(frames, fft_length, 1.0 / fft_length), restore
     # Static length: frame each half straight from the signal (no full frames to slice).
-    num = 1 + max(0, -(-(n - frame_length) // frame_step))
+    num = _psf_num_frames(n, frame_length, frame_step)
     half = frame_length // 2
     right, restore = _rows(_static_frames(x[..., frame_length - half:], half, frame_step, num))
     left, _ = _rows(_static_frames(x, half, frame_step, num))

@@ -344,10 +344,10 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
     _common(num_classes, length, dropout)
     _check("depth", depth, isinstance(depth, int) and depth >= 1, "an int >= 1")
     _check("filters", filters, isinstance(filters, int) and filters > 0, "a positive int")
-    inputs = keras.Input(shape=(None,), name="waveform")
     _check("pool_padding", pool_padding, pool_padding in ("same", "valid"), '"same" or "valid"')
     _check("utterance_norm", utterance_norm, relative_level or not utterance_norm,
            "False unless relative_level=True")
+    inputs = keras.Input(shape=(None,), name="waveform")
     x = PadOrTrim(length, name="pad_or_trim")(inputs)
     if edge_fade:
         x = EdgeFade(edge_fade, name="edge_fade")(x)
