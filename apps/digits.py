@@ -51,6 +51,14 @@ flags.DEFINE_string("noise_dir", None,
                     "$TFDL_DATA_DIR/keywords/_background_noise_ if present).")
 flags.DEFINE_float("noise_volume", 0.1, "Maximum background-noise gain for --augment.")
 flags.DEFINE_float("max_shift_ms", 100.0, "Maximum random time shift for --augment.")
+flags.DEFINE_float("speed_change", None,
+                   "Speed perturbation for --augment: each training example is played at a "
+                   "random speed in [1 - x, 1 + x] (pitch and formants move with it); "
+                   "default: the model's (0.1 for compact_robust, else 0).")
+flags.DEFINE_integer("microbatches", None,
+                     "Split each batch into this many parts trained in parallel on separate "
+                     "CPU cores, gradients averaged (default: the model's; 1 on a GPU or "
+                     "with --distribute).")
 flags.DEFINE_integer("patience", None, "Early-stopping patience in epochs (default: none).")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (smoke runs).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation, splits).")
@@ -74,6 +82,7 @@ def config_from_flags():
                   learning_rate=FLAGS.learning_rate, optimizer=FLAGS.optimizer,
                   schedule=FLAGS.schedule, augment=FLAGS.augment, noise_dir=FLAGS.noise_dir,
                   noise_volume=FLAGS.noise_volume, max_shift_ms=FLAGS.max_shift_ms,
+                  speed_change=FLAGS.speed_change, microbatches=FLAGS.microbatches,
                   patience=FLAGS.patience, steps_per_epoch=FLAGS.steps_per_epoch,
                   seed=FLAGS.seed, data_dir=FLAGS.data_dir, workdir=FLAGS.workdir,
                   distribute=FLAGS.distribute, jit_compile=FLAGS.jit_compile)

@@ -16,14 +16,18 @@ recorded so far):
         against a plain PyTorch CPU loop of the same networks as the reference
         notebook trains them (DataLoader over preloaded tensors, zero_grad,
         forward, cross-entropy, backward, Adam step; MFCC precomputed for the
-        mfcc net). Per network and thread count (1 and 2, TF and PyTorch alike)
-        one process alternates PyTorch and Keras epochs for `--throughput_rounds`
-        rounds after a warm-up epoch, so both see the same load; medians of the
-        rounds, the faster thread count kept per framework. Keras as the apps
-        train (`tfdl.layers.BatchNormalization`: the fused batch-norm kernel;
+        mfcc net). Per network, thread count (1 and 2, TF and PyTorch alike) and
+        group of Keras configurations (`JOB_GROUPS`: thread pools are per
+        process) one process alternates PyTorch and Keras epochs for
+        `--throughput_rounds` rounds after a warm-up epoch, so both see the same
+        load; medians of the rounds, the fastest job kept per configuration (for
+        PyTorch, the fastest of all its jobs). Keras as the apps train
+        (`tfdl.layers.BatchNormalization`: the fused batch-norm kernel;
         `tfdl.train.make_optimizer("adam")`: the fused Adam kernel;
-        `steps_per_execution=tfdl.train.STEPS_PER_EXECUTION`), also untuned
-        (plain `keras.optimizers.Adam`, one step per call, Keras' own
+        `steps_per_execution=tfdl.train.STEPS_PER_EXECUTION`; the model's default
+        micro-batches, `tfdl.train.use_microbatches`, with the app's thread pools,
+        `tfdl.train.cpu_threads`), also with whole batches and untuned (plain
+        `keras.optimizers.Adam`, one step per call, Keras' own
         `BatchNormalization` instead of `tfdl.layers`' fused one). `mfcc` is timed
         like for like (its layers after the MFCC layer on precomputed MFCC) and end to
         end from raw audio. Needs `pip install torch` (benchmark only; skipped
@@ -57,8 +61,9 @@ flags.DEFINE_integer("loso_epochs", None, "Epochs per LOSO fold (default: the mo
 flags.DEFINE_integer("throughput_rounds", 5, "Timed rounds (PyTorch, then Keras) per network "
                      "and thread count in the throughput part.")
 flags.DEFINE_string("out", "benchmarks/results/digits.json", "JSON results file.")
-flags.DEFINE_string("throughput_job", None, "Internal: NAME:THREADS:ROUNDS, one network's "
-                    "throughput rounds in this process (used by the throughput part).")
+flags.DEFINE_string("throughput_job", None, "Internal: NAME:THREADS:ROUNDS:GROUP, one "
+                    "network's throughput rounds in this process (used by the throughput "
+                    "part).")
 flags.DEFINE_string("runs_dir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
 
 TARGETS = {"mfcc": 0.99, "batchnorm": 0.97, "best": 0.995, "loso": 0.93}
@@ -201,17 +206,24 @@ class _EpochTimer:
         return self.epochs * self.examples / (self.t1 - self.t0)
 
 
-# Keras configurations timed against the PyTorch loop, per network:
-# (label, registry model or "mfcc_features", tuned). Tuned = what `tfdl.train` provides to
-# the apps: the models' `tfdl.layers.BatchNormalization` (fused kernel),
-# `make_optimizer("adam")` (fused Adam kernel) and
-# `steps_per_execution=train.STEPS_PER_EXECUTION`; untuned = Keras' own
-# `BatchNormalization`, plain `keras.optimizers.Adam`, one step per call. `mfcc_features` =
-# the mfcc net after its MFCC layer on precomputed MFCC, like the PyTorch loop (like for
-# like); `mfcc` = end to end from raw audio.
-KERAS_RUNS = {"batchnorm": [("keras", "batchnorm", True), ("keras untuned", "batchnorm", False)],
-              "mfcc": [("keras", "mfcc_features", True), ("keras untuned", "mfcc_features", False),
-                       ("keras end to end", "mfcc", True)]}
+# Keras configurations timed against the PyTorch loop, per network: (label, registry model or
+# "mfcc_features", configuration). "app" = how `apps.digits` trains: the models'
+# `tfdl.layers.BatchNormalization` (fused kernel), `make_optimizer("adam")` (fused Adam
+# kernel), `steps_per_execution=train.STEPS_PER_EXECUTION`, and the model's default
+# micro-batches (`train.use_microbatches`, threads from `train.cpu_threads`); "whole" = the
+# same with whole batches and both thread pools at the job's thread count; "untuned" = Keras'
+# own `BatchNormalization`, plain `keras.optimizers.Adam`, one step per call.
+# `mfcc_features` = the mfcc net after its MFCC layer on precomputed MFCC, like the PyTorch
+# loop (like for like); `mfcc` = end to end from raw audio.
+KERAS_RUNS = {"batchnorm": [("keras", "batchnorm", "app"),
+                            ("keras whole batches", "batchnorm", "whole"),
+                            ("keras untuned", "batchnorm", "untuned")],
+              "mfcc": [("keras", "mfcc_features", "app"),
+                       ("keras whole batches", "mfcc_features", "whole"),
+                       ("keras untuned", "mfcc_features", "untuned"),
+                       ("keras end to end", "mfcc", "app")]}
+# Thread pools are per process: "app" configurations run in a process of their own.
+JOB_GROUPS = {"app": ("app",), "plain": ("whole", "untuned")}
 EPOCHS_PER_ROUND = {"batchnorm": 1, "mfcc": 4}  # rounds of a few seconds each
 
 
@@ -234,20 +246,25 @@ def _throughput_job(spec):
     """One network at one thread count, in this process: warm-up, then `rounds` rounds of
     [PyTorch epochs, each Keras configuration's epochs], so both frameworks see the same
     load; prints examples/sec per round as JSON."""
-    name, threads, rounds = spec.split(":")
+    name, threads, rounds, group = spec.split(":")
     threads, rounds = int(threads), int(rounds)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from tfdl import train as training
+    from tfdl.models import digits
+
+    microbatches = min(digits.DEFAULTS[name]["microbatches"], threads)
+    if group == "app" and microbatches > 1:
+        training.cpu_threads(threads, microbatches)
+    else:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     import keras
     import numpy as np
 
-    from tfdl import train as training
     from tfdl.audio import pad_or_trim, read_audio
     from tfdl.datasets import fsdd
     from tfdl.features import mfcc
-    from tfdl.models import digits
     from tfdl.pipeline import waveform_dataset
 
     train, _ = fsdd.split(fsdd.load(FLAGS.data_dir), "official")
@@ -256,10 +273,14 @@ def _throughput_job(spec):
     waves = np.stack([pad_or_trim(read_audio(p)[0], 6000).numpy() for p in paths])
     feats = mfcc(waves, 8000).numpy()  # [N, 74, 13], as the mfcc net's MFCC layer gives
     y = np.array(labels, np.int64)
-    out = {"threads": threads, "epochs_per_round": epochs, "examples": len(paths)}
+    out = {"threads": threads, "group": group, "epochs_per_round": epochs,
+           "examples": len(paths), "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+           "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
     runs = []
-    for label, model_name, tuned in KERAS_RUNS[name]:
+    for label, model_name, config in KERAS_RUNS[name]:
+        if config not in JOB_GROUPS[group]:
+            continue
         keras.utils.set_random_seed(0)
         if model_name == "mfcc_features":
             full = digits.MODELS.build("mfcc")
@@ -275,15 +296,20 @@ def _throughput_job(spec):
             model = digits.MODELS.build(model_name)
             ds = waveform_dataset(paths, labels, sample_rate=8000, length=6000, batch_size=32,
                                   training=True)
+        tuned = config != "untuned"
         if not tuned:
             model = _with_keras_batchnorm(model)
+        if config == "app" and microbatches > 1:  # as `tfdl.digits.train_and_evaluate`
+            training.use_microbatches(model, microbatches)
+            ds = training.steady_input(ds)
         opt = training.make_optimizer("adam", 1e-3) if tuned else keras.optimizers.Adam(1e-3)
         model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"],
                       steps_per_execution=training.STEPS_PER_EXECUTION if tuned else 1)
         model.fit(ds, epochs=1, verbose=0, shuffle=False)  # trace and warm up
         runs.append((label, model, ds, _EpochTimer(len(paths))))
-        out[label] = {"model": model_name, "tuned": tuned, "per_round": []}
+        out[label] = {"model": model_name, "config": config, "per_round": [],
+                      "microbatches": microbatches if config == "app" else 1}
 
     torch_run = None
     try:
@@ -316,13 +342,13 @@ def _throughput_job(spec):
     print("THROUGHPUT " + json.dumps(out))
 
 
-def _throughput_subprocess(name, threads, rounds):
+def _throughput_subprocess(name, threads, rounds, group):
     """Runs `_throughput_job` in a fresh process (TF thread counts can only be set before
     TensorFlow starts)."""
     import subprocess
 
     cmd = [sys.executable, "-m", "benchmarks.digits",
-           f"--throughput_job={name}:{threads}:{rounds}"]
+           f"--throughput_job={name}:{threads}:{rounds}:{group}"]
     if FLAGS.data_dir:
         cmd.append(f"--data_dir={FLAGS.data_dir}")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -335,24 +361,30 @@ def bench_throughput(rounds):
 
     res = {"batch_size": 32, "rounds": rounds, "env_start": _env(),
            "steps_per_execution": training.STEPS_PER_EXECUTION,
-           "method": "per network and thread count (1, 2) one process alternating PyTorch "
-                     "and Keras epochs for `rounds` rounds after a warm-up epoch; medians of "
-                     "the rounds; the faster thread count kept per framework/configuration"}
+           "method": "per network, thread count (1, 2) and group of Keras configurations "
+                     "(app; whole batches + untuned) one process alternating PyTorch and "
+                     "Keras epochs for `rounds` rounds after a warm-up epoch; medians of the "
+                     "rounds; per framework/configuration the fastest job kept (PyTorch: "
+                     "the fastest of all its jobs)"}
     for name in ("batchnorm", "mfcc"):
-        by_threads = {t: _throughput_subprocess(name, t, rounds) for t in (1, 2)}
-        entry = {"by_threads": by_threads, "examples": by_threads[1]["examples"]}
+        jobs = {f"{group}_{t}": _throughput_subprocess(name, t, rounds, group)
+                for t in (1, 2) for group in JOB_GROUPS}
+        entry = {"jobs": jobs, "examples": jobs["app_1"]["examples"]}
 
         def best(label):
-            t = max(by_threads, key=lambda k: by_threads[k][label]["examples_per_sec"])
-            return by_threads[t][label]["examples_per_sec"], t
+            key = max((k for k in jobs if label in jobs[k]),
+                      key=lambda k: jobs[k][label]["examples_per_sec"])
+            return jobs[key][label]["examples_per_sec"], jobs[key]["threads"], key
 
         for label, _, _ in KERAS_RUNS[name]:
             key = label.replace(" ", "_")
-            entry[f"{key}_examples_per_sec"], entry[f"{key}_threads"] = best(label)
-        if "torch" in by_threads[1]:
-            entry["torch_examples_per_sec"], entry["torch_threads"] = best("torch")
-            entry["torch_input"] = by_threads[1]["torch"]["input"]
-            entry["torch_version"] = by_threads[1]["torch"]["version"]
+            rate, threads, job = best(label)
+            entry[f"{key}_examples_per_sec"], entry[f"{key}_threads"] = rate, threads
+            entry[f"{key}_microbatches"] = jobs[job][label]["microbatches"]
+        if "torch" in jobs["app_1"]:
+            entry["torch_examples_per_sec"], entry["torch_threads"], _ = best("torch")
+            entry["torch_input"] = jobs["app_1"]["torch"]["input"]
+            entry["torch_version"] = jobs["app_1"]["torch"]["version"]
             for label, _, _ in KERAS_RUNS[name]:
                 key = label.replace(" ", "_")
                 entry[f"speedup_{key}"] = (entry[f"{key}_examples_per_sec"] /
@@ -421,9 +453,11 @@ def table(results):
             e = th.get(name)
             if not e or "keras_examples_per_sec" not in e:
                 continue
+            micro = e.get("keras_microbatches", 1)
             keras_how = (f"fused batch norm and Adam, "
                          f"steps_per_execution={th.get('steps_per_execution')}, "
-                         f"{e['keras_threads']} thread{'s' if e['keras_threads'] > 1 else ''}")
+                         + (f"{micro} micro-batches in parallel, " if micro > 1 else "")
+                         + f"{e['keras_threads']} thread{'s' if e['keras_threads'] > 1 else ''}")
             if name == "mfcc":
                 keras_how = "layers after the MFCC layer on precomputed MFCC, " + keras_how
             if "torch_examples_per_sec" not in e:
@@ -436,6 +470,12 @@ def table(results):
                         f"PyTorch CPU loop ({torch_how}) | {e['keras_examples_per_sec']:.0f} vs "
                         f"{e['torch_examples_per_sec']:.0f} ({e['speedup']:.2f}x) | >= 1.5x | "
                         f"{'yes' if e['speedup'] >= 1.5 else 'no'} |")
+            if "keras_whole_batches_examples_per_sec" in e:
+                t = e["keras_whole_batches_threads"]
+                rows.append(f"| same, Keras with whole batches of 32 ({t} "
+                            f"thread{'s' if t > 1 else ''}) | "
+                            f"{e['keras_whole_batches_examples_per_sec']:.0f} "
+                            f"({e['speedup_keras_whole_batches']:.2f}x) | - | - |")
             rows.append(f"| same, Keras untuned (plain `keras.optimizers.Adam` and "
                         f"`BatchNormalization`, one step per call) | "
                         f"{e['keras_untuned_examples_per_sec']:.0f} "

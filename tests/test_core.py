@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfdl import data, export, metrics, plots, train
+from tfdl import layers as train_layers
 from tfdl.errors import InputError, TrainingDiverged
 from tfdl.workdir import Workdir, write_json
 
@@ -116,6 +117,55 @@ def test_fit_stops_with_one_line_error_when_the_loss_is_nan(tmp_path):
                                                r"--learning_rate"):
         train.fit(model, ds, workdir=Workdir(tmp_path), epochs=3, batch_size=8, verbose=0)
     assert not (tmp_path / "history.json").exists()
+
+
+def _bn_net():
+    inputs = keras.Input((5,))
+    x = keras.layers.Dense(6, activation="tanh")(inputs)
+    x = train_layers.BatchNormalization(momentum=0.9)(x)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+@pytest.mark.parametrize("batch,parts", [(8, 2), (7, 2), (7, 3), (1, 2)])
+def test_microbatches_step_equals_per_part_oracle(batch, parts):
+    """One SGD step with `use_microbatches`: every weight (moving statistics included) as
+    computed by hand from the parts' forward passes and the batch-weighted loss."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, 5)).astype(np.float32)
+    y = rng.integers(0, 3, batch)
+    model, oracle = _bn_net(), _bn_net()
+    oracle.set_weights(model.get_weights())
+    train.use_microbatches(model, parts)
+    model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+    hist = model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+
+    base = batch // parts
+    sizes = [batch - base * (parts - 1)] + [base] * (parts - 1) if base else [batch]
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape() as tape:
+        losses = []
+        for xs, ys in zip(np.split(x, np.cumsum(sizes)[:-1]), np.split(y, np.cumsum(sizes)[:-1])):
+            losses.append(loss_fn(ys, oracle(xs, training=True)) * len(xs) / batch)
+        loss = tf.add_n(losses)
+    grads = tape.gradient(loss, oracle.trainable_weights)
+    for w, g in zip(oracle.trainable_weights, grads):
+        w.assign(w - 0.5 * g)
+    for got, want in zip(model.weights, oracle.weights):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=got.path)
+    assert hist.history["loss"][0] == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_microbatches_errors_and_reset():
+    model = _bn_net()
+    with pytest.raises(ValueError, match="microbatches must be a positive integer"):
+        train.use_microbatches(model, 0)
+    train.use_microbatches(model, 2)
+    assert "train_step" in vars(model)
+    train.use_microbatches(model, 1)
+    assert "train_step" not in vars(model)  # Keras' own step again
+    assert train.cpu_threads(2, 2) is None  # TensorFlow already started in this process
 
 
 def test_log_hparams_and_image(tmp_path):

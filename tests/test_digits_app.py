@@ -46,7 +46,7 @@ def smoke_run(app, tiny_fsdd, tmp_path_factory):
     write_wav(noise / "hum.wav", sine(50, 1.0, 16000), 16000)
     with flagsaver.flagsaver(model="mfcc", epochs=1, steps_per_epoch=2, batch_size=8,
                              data_dir=str(tiny_fsdd), workdir=str(workdir), augment=True,
-                             noise_dir=str(noise)):
+                             noise_dir=str(noise), speed_change=0.1):
         app.main(["digits"])
     return workdir
 
@@ -64,7 +64,7 @@ def test_smoke_run_writes_the_workdir(smoke_run):
     assert set(metrics["per_class_accuracy"]) == {str(d) for d in range(10)}
     assert np.array(metrics["confusion_matrix"]).sum() == 100
     config = json.loads((wd / "config.json").read_text())
-    assert config["model"] == "mfcc" and config["epochs"] == 1
+    assert config["model"] == "mfcc" and config["epochs"] == 1 and config["speed_change"] == 0.1
     assert config["learning_rate"] > 0  # filled from the model's defaults
     history = json.loads((wd / "history.json").read_text())
     assert history["steady_examples_per_sec"] > 0
@@ -137,6 +137,8 @@ def test_bad_inputs_name_the_flag_or_path(app, tiny_fsdd, tmp_path):
         app.run(_cfg(model="nope", data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--test_speakers"):
         app.run(_cfg(split="speaker", data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--speed_change"):
+        app.run(_cfg(speed_change=0.5, data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--noise_dir"):
         app.run(_cfg(augment=True, noise_dir=str(tmp_path / "nonoise"),
                      data_dir=str(tiny_fsdd), workdir=str(wd)))

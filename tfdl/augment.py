@@ -1,4 +1,4 @@
-"""Training-only waveform augmentation for tf.data: time shift, background noise, SNR mixing.
+"""Training-only waveform augmentation for tf.data: time shift, speed, background noise, SNR mixing.
 
 Every transform takes and returns `[samples]` float32 tensors and works both
 eagerly and inside `Dataset.map`. Randomness comes from TF's random ops, so
@@ -22,6 +22,35 @@ def time_shift(audio, max_shift):
     shift = tf.random.uniform([], -max_shift, max_shift + 1, dtype=tf.int32)
     padded = tf.pad(audio, [[max_shift, max_shift]])
     return tf.slice(padded, [max_shift - shift], [n])
+
+
+def change_speed(audio, factor):
+    """Plays a waveform `factor` times faster (pitch and formants move with it), same length.
+
+    Output sample i is the input at position `i * factor`, linearly
+    interpolated; positions past the end are zeros (a slower recording is
+    cut at the original length).
+    """
+    audio = tf.convert_to_tensor(audio, tf.float32)
+    n = tf.shape(audio)[0]
+    pos = tf.range(tf.cast(n, tf.float32)) * tf.cast(factor, tf.float32)
+    left = tf.minimum(tf.cast(tf.floor(pos), tf.int32), n)
+    frac = pos - tf.floor(pos)
+    padded = tf.concat([audio, tf.zeros([2])], 0)
+    return tf.gather(padded, left) * (1.0 - frac) + tf.gather(padded, left + 1) * frac
+
+
+def speed_perturb(audio, max_change):
+    """`change_speed` by a uniform random factor in [1 - max_change, 1 + max_change].
+
+    A cheap stand-in for more speakers: faster speech has higher pitch and
+    formants, as from a shorter vocal tract (Ko et al. 2015, "Audio
+    augmentation for speech recognition", use 0.9/1.0/1.1).
+    """
+    audio = tf.convert_to_tensor(audio, tf.float32)
+    if max_change <= 0:
+        return audio
+    return change_speed(audio, tf.random.uniform([], 1.0 - max_change, 1.0 + max_change))
 
 
 def random_crop(noise, length):

@@ -35,6 +35,8 @@ class Config:
     noise_dir: str = None
     noise_volume: float = 0.1
     max_shift_ms: float = 100.0
+    speed_change: float = None
+    microbatches: int = None
     patience: int = None
     steps_per_epoch: int = None
     seed: int = 0
@@ -73,6 +75,12 @@ class Config:
         if not 0.0 < self.test_fraction < 1.0:
             raise InputError(f"--test_fraction must be in (0, 1). Received: "
                              f"--test_fraction={self.test_fraction}")
+        if not isinstance(self.microbatches, int) or self.microbatches < 1:
+            raise InputError(f"--microbatches must be a positive integer. Received: "
+                             f"--microbatches={self.microbatches}")
+        if self.speed_change is None or not 0.0 <= self.speed_change < 0.5:
+            raise InputError(f"--speed_change must be in [0, 0.5). Received: "
+                             f"--speed_change={self.speed_change}")
         if self.noise_volume < 0:
             raise InputError(f"--noise_volume must be >= 0. Received: "
                              f"--noise_volume={self.noise_volume}")
@@ -139,26 +147,41 @@ def make_augment(cfg, sample_rate):
               file=sys.stderr)
 
     def fn(x):
+        x = augment.speed_perturb(x, cfg.speed_change)
         x = augment.time_shift(x, max_shift)
         if noises is not None:
             x = augment.add_background_noise(x, noises, cfg.noise_volume)
         return x
 
     desc = f"time shift +-{cfg.max_shift_ms:g} ms"
+    if cfg.speed_change:
+        desc = f"speed x[{1 - cfg.speed_change:g}, {1 + cfg.speed_change:g}], " + desc
     if noises is not None:
         desc += f", background noise from {noise_dir} (gain <= {cfg.noise_volume:g})"
     return fn, desc
 
 
+def effective_microbatches(cfg):
+    """`cfg.microbatches` where it pays: at most one per CPU core; 1 under a tf.distribute
+    strategy or with a GPU."""
+    import tensorflow as tf
+
+    if cfg.distribute != "none" or tf.config.list_physical_devices("GPU"):
+        return 1
+    return max(1, min(cfg.microbatches, os.cpu_count() or 1))
+
+
 def _datasets(cfg, train, val, test, length, sample_rate, augment_fn):
     from tfdl.datasets import fsdd
     from tfdl.pipeline import waveform_dataset
+    from tfdl.train import steady_input
 
     def ds(recs, training):
         paths, labels = fsdd.paths_and_labels(recs)
-        return waveform_dataset(paths, labels, sample_rate=sample_rate, length=length,
-                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
-                                augment=augment_fn if training else None)
+        out = waveform_dataset(paths, labels, sample_rate=sample_rate, length=length,
+                               batch_size=cfg.batch_size, training=training, seed=cfg.seed,
+                               augment=augment_fn if training else None)
+        return steady_input(out) if training and effective_microbatches(cfg) > 1 else out
 
     return (ds(train, True), ds(train, False), ds(val, False) if val else None, ds(test, False))
 
@@ -198,6 +221,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     sample_rate = fsdd.SAMPLE_RATE
     with strategy.scope():
         model = MODELS.build(cfg.model)
+    training.use_microbatches(model, effective_microbatches(cfg))
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = make_augment(cfg, sample_rate)
     train_ds, train_plain, val_ds, test_ds = _datasets(cfg, train, val, test, length,
@@ -216,7 +240,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                       metrics=["accuracy"], jit_compile=cfg.jit_compile, steps_per_execution=spe)
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
-          f"augment: {augment_desc}")
+          f"augment: {augment_desc}; micro-batches per step: {effective_microbatches(cfg)}")
     history = training.fit(model, train_ds, val_ds, workdir=workdir, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, patience=cfg.patience,
                            examples_per_epoch=len(train), steps_per_epoch=cfg.steps_per_epoch,
@@ -247,7 +271,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                                        title=f"{test[0].path.name} (digit {test[0].digit})")
     hparams = {k: v for k, v in dataclasses.asdict(cfg).items()
                if k in ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer",
-                        "schedule", "augment", "seed", "val_fraction")}
+                        "schedule", "augment", "speed_change", "seed", "val_fraction")}
     training.log_hparams(workdir, hparams, {"test_accuracy": report["accuracy"]})
     if cfg.export:
         export.export_classifier(model, workdir.export, fsdd.LABELS)
@@ -263,6 +287,10 @@ def run(cfg):
         The metrics dict written to `<workdir>/metrics.json`.
     """
     cfg = cfg.resolved().validate()
+    if effective_microbatches(cfg) > 1:
+        from tfdl.train import cpu_threads
+
+        cpu_threads(microbatches=effective_microbatches(cfg))  # before TensorFlow starts
     from tfdl.datasets import fsdd
 
     recordings = fsdd.load(cfg.data_dir)

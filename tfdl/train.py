@@ -5,7 +5,9 @@ logs, the best checkpoint, `BackupAndRestore` (a killed run resumes from its
 last finished epoch), early stopping, examples/sec, and `history.json`.
 """
 
+import os
 import time
+import types
 
 import keras
 import numpy as np
@@ -73,6 +75,117 @@ def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", decay_s
 # once per 16 steps. Callbacks then see every 16th batch (epoch-level ones are unaffected;
 # `Throughput` counts the steps from the batch index).
 STEPS_PER_EXECUTION = 16
+
+
+def cpu_threads(cores=None, microbatches=1):
+    """TensorFlow's thread pools for `use_microbatches(model, microbatches)` on `cores` cores.
+
+    With micro-batches, each of the `microbatches` parallel branches gets its
+    own inter-op thread and `cores // microbatches` intra-op threads: on this
+    2-core CPU one each, so the two branches run side by side instead of
+    splitting every small op across both cores. Thread pools can only be set
+    before TensorFlow's runtime starts; afterwards this changes nothing.
+
+    Returns:
+        (inter_op, intra_op) thread counts, or None if the runtime had started.
+    """
+    cores = cores or os.cpu_count() or 1
+    k = max(1, min(int(microbatches), cores))
+    inter, intra = (cores, cores) if k == 1 else (k, max(1, cores // k))
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    except RuntimeError:  # "... cannot be modified after initialization"
+        return None
+    return inter, intra
+
+
+def use_microbatches(model, microbatches):
+    """Data parallelism across CPU cores inside each training step of `model.fit`.
+
+    Each batch is cut into `microbatches` parts (sizes differ by at most one)
+    whose forward and backward passes are independent branches of the step's
+    graph, so TensorFlow's inter-op threads (`cpu_threads`) run them at the
+    same time; the step applies the gradient of the whole batch's mean loss,
+    as `tf.distribute` replicas over `microbatches` devices would. Batch-norm
+    statistics are per part (each part updates the moving statistics once),
+    as with unsynchronised replicas. A batch smaller than `microbatches` is
+    one part. On this 2-core CPU, 2 parts train the digits' `mfcc` net at
+    11,745 examples/sec and `batchnorm` at 1,760, against 9,110 and 1,304 with
+    whole batches of 32 (best thread count; README, spoken-digits benchmark).
+
+    Args:
+        model: a Keras model (compile it before or after).
+        microbatches: parts per batch; 1 restores Keras' own `train_step`.
+
+    Returns:
+        `model`.
+    """
+    if int(microbatches) != microbatches or microbatches < 1:
+        raise ValueError(f"microbatches must be a positive integer. Received: "
+                         f"microbatches={microbatches}")
+    if microbatches == 1:
+        model.__dict__.pop("train_step", None)
+        return model
+    if tf.distribute.has_strategy():
+        raise ValueError("use_microbatches does not combine with a tf.distribute strategy "
+                         "(its replicas already split the batch)")
+    model._tfdl_microbatches = int(microbatches)
+    model.train_step = types.MethodType(_microbatch_train_step, model)
+    return model
+
+
+def steady_input(ds):
+    """`ds` without tf.data's autotuning, for `use_microbatches` training sets.
+
+    Measured: with autotuning on, the `mfcc` net's parallel micro-batches ran
+    at half speed in about half the epochs (each epoch's new iterator starts
+    the tuner; the two branches then took turns instead of running side by
+    side), e.g. 7,400 vs 12,500 examples/sec; without it every epoch ran at
+    the fast rate.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
+def _microbatch_train_step(self, data):
+    """`use_microbatches`' replacement of Keras' `TensorFlowTrainer.train_step`."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    parts = self._tfdl_microbatches
+    batch = tf.shape(tf.nest.flatten(x)[0])[0]
+    weights = self.trainable_weights
+
+    def branch(xs, ys, ws, fraction):
+        with tf.GradientTape() as tape:
+            y_pred = self(xs, training=True)
+            loss = self._compute_loss(x=xs, y=ys, y_pred=y_pred, sample_weight=ws,
+                                      training=True) * fraction
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, weights)
+        return [tf.zeros_like(w) if g is None else g for g, w in zip(grads, weights)], loss, y_pred
+
+    def split():
+        base = batch // parts
+        sizes = tf.stack([batch - base * (parts - 1)] + [base] * (parts - 1))
+
+        def piece(structure, i):
+            return tf.nest.map_structure(
+                lambda t: None if t is None else tf.split(t, sizes, num=parts)[i], structure)
+
+        outs = [branch(piece(x, i), piece(y, i), piece(sample_weight, i),
+                       tf.cast(sizes[i], tf.float32) / tf.cast(batch, tf.float32))
+                for i in range(parts)]
+        grads = [tf.add_n(list(g)) for g in zip(*[o[0] for o in outs])]
+        y_pred = tf.nest.map_structure(lambda *p: tf.concat(p, 0), *[o[2] for o in outs])
+        return grads, tf.add_n([o[1] for o in outs]), y_pred
+
+    grads, loss, y_pred = tf.cond(batch >= parts, split,
+                                  lambda: branch(x, y, sample_weight, 1.0))
+    self._loss_tracker.update_state(loss, sample_weight=batch)
+    if weights:
+        self.optimizer.apply_gradients(zip(grads, weights))
+    return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
