@@ -111,8 +111,9 @@ def use_microbatches(model, microbatches):
     statistics are per part (each part updates the moving statistics once),
     as with unsynchronised replicas. A batch smaller than `microbatches` is
     one part. On this 2-core CPU, 2 parts train the digits' `mfcc` net at
-    11,745 examples/sec and `batchnorm` at 1,760, against 9,110 and 1,304 with
-    whole batches of 32 (best thread count; README, spoken-digits benchmark).
+    10,400-11,700 examples/sec and `batchnorm` at 1,600-1,760, against
+    8,500-9,100 and about 1,300 with whole batches of 32 (best thread count;
+    README, spoken-digits benchmark).
 
     Args:
         model: a Keras model (compile it before or after).

@@ -389,15 +389,18 @@ def compact_rel(**kwargs):
 @MODELS.register("compact_robust")
 def compact_robust(**kwargs):
     """`compact_rel` with `EdgeFade` (160 samples = 20 ms), `UtteranceNorm`, PyTorch batch-norm
-    momentum, valid pooling and mel filters from 100 Hz: our model for unseen speakers
-    (leave-one-speaker-out).
+    momentum, valid pooling, 16 mel bands from 100 Hz and 32 first-block filters: our model
+    for unseen speakers (leave-one-speaker-out).
 
     From 100 Hz rather than 20: one FSDD speaker's recordings (nicolas) carry a DC offset of
-    about 15 % of their RMS, which the lowest mel filters turned into a speaker cue.
+    about 15 % of their RMS, which the lowest mel filters turned into a speaker cue. 16 bands
+    rather than 40: a smoother spectral envelope, less of each voice's pitch harmonics
+    (leave-one-speaker-out means: 40 bands 81.0 %, 24 85.7 %, 16 86.1 %, 12 86.1 %; 16 bands
+    with 32 filters 87.6 %).
     """
     return compact(**{"name": "compact_robust", "relative_level": True, "edge_fade": 160,
                       "utterance_norm": True, "torch_bn": True, "pool_padding": "valid",
-                      "lower_edge_hertz": 100.0, **kwargs})
+                      "lower_edge_hertz": 100.0, "num_mel_bins": 16, "filters": 32, **kwargs})
 
 
 def trainable_params(model):
