@@ -59,6 +59,10 @@ flags.DEFINE_integer("microbatches", None,
                      "Split each batch into this many parts trained in parallel on separate "
                      "CPU cores, gradients averaged (default: the model's; 1 on a GPU or "
                      "with --distribute).")
+flags.DEFINE_list("test_speeds", None,
+                  "Test-time augmentation: average the probabilities over these playback "
+                  "speeds, in evaluation and in the exported model (e.g. 0.9,1,1.1; empty: "
+                  "none; default: the model's).")
 flags.DEFINE_integer("patience", None, "Early-stopping patience in epochs (default: none).")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (smoke runs).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation, splits).")
@@ -74,6 +78,16 @@ flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"],
 flags.DEFINE_string("export_dir", "runs/digits/export", "SavedModel for `predict`.")
 
 
+def _speeds(values):
+    if values is None:
+        return None
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        raise InputError(f"--test_speeds must be a comma-separated list of numbers. "
+                         f"Received: --test_speeds={','.join(values)}") from None
+
+
 def config_from_flags():
     split = "loso" if FLAGS.cv else FLAGS.split
     return Config(model=FLAGS.model, split=split, test_speakers=tuple(FLAGS.test_speakers),
@@ -83,6 +97,7 @@ def config_from_flags():
                   schedule=FLAGS.schedule, augment=FLAGS.augment, noise_dir=FLAGS.noise_dir,
                   noise_volume=FLAGS.noise_volume, max_shift_ms=FLAGS.max_shift_ms,
                   speed_change=FLAGS.speed_change, microbatches=FLAGS.microbatches,
+                  test_speeds=_speeds(FLAGS.test_speeds),
                   patience=FLAGS.patience, steps_per_epoch=FLAGS.steps_per_epoch,
                   seed=FLAGS.seed, data_dir=FLAGS.data_dir, workdir=FLAGS.workdir,
                   distribute=FLAGS.distribute, jit_compile=FLAGS.jit_compile)

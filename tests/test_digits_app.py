@@ -137,6 +137,8 @@ def test_bad_inputs_name_the_flag_or_path(app, tiny_fsdd, tmp_path):
         app.run(_cfg(model="nope", data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--test_speakers"):
         app.run(_cfg(split="speaker", data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--test_speeds"):
+        app.run(_cfg(test_speeds=(3.0,), data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--speed_change"):
         app.run(_cfg(speed_change=0.5, data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--noise_dir"):
@@ -184,6 +186,9 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     assert config["val_fraction"] == 0.0 and config["epochs"] == 1
     model = digits.MODELS.build("compact_robust")
     model.load_weights(str(wd / "checkpoints" / "best.weights.h5"))
+    speeds = digits.DEFAULTS["compact_robust"]["test_speeds"]
+    assert len(speeds) > 1 and report["test_speeds"] == list(speeds)
+    model = digits.speed_ensemble(model, speeds)  # evaluated and exported over speeds
     loaded = export.load(wd / "export")
     x = np.zeros((2, 6000), np.float32)
     x[0, :3000] = sine(700, 3000 / 8000, 8000)  # ends at full amplitude: faded inside

@@ -150,3 +150,26 @@ def test_compact_robust_saves_and_reloads(tmp_path):
     np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), atol=1e-6)
     assert [la.name for la in again.layers][:5] == ["waveform", "pad_or_trim", "edge_fade",
                                                     "log_mel", "relative_level"]
+
+
+def test_speed_ensemble_averages_the_model_over_playback_speeds(tmp_path):
+    import keras
+
+    from tfdl import augment
+    from tfdl.audio import pad_or_trim
+
+    model = digits.MODELS.build("compact_robust", filters=4, depth=2)
+    x = np.random.default_rng(6).normal(0, 0.1, (3, 5000)).astype(np.float32)
+    speeds = (0.9, 1.0, 1.1)
+    ens = digits.speed_ensemble(model, speeds)
+    padded = pad_or_trim(x, 8000)
+    expected = np.mean([model(augment.change_speed(padded, f)).numpy() for f in speeds], axis=0)
+    np.testing.assert_allclose(ens(x).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(digits.speed_ensemble(model, [1.0])(x).numpy(), model(x).numpy(),
+                               atol=1e-6)
+    assert digits.trainable_params(ens) == digits.trainable_params(model)  # shared weights
+    ens.save(tmp_path / "ens.keras")
+    again = keras.models.load_model(tmp_path / "ens.keras")
+    np.testing.assert_allclose(again(x).numpy(), ens(x).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="speeds"):
+        digits.speed_ensemble(model, [])

@@ -25,19 +25,20 @@ def time_shift(audio, max_shift):
 
 
 def change_speed(audio, factor):
-    """Plays a waveform `factor` times faster (pitch and formants move with it), same length.
+    """Plays waveforms `factor` times faster (pitch and formants move with it), same length.
 
-    Output sample i is the input at position `i * factor`, linearly
-    interpolated; positions past the end are zeros (a slower recording is
-    cut at the original length).
+    `audio` is `[..., samples]`. Output sample i is the input at position
+    `i * factor`, linearly interpolated; positions past the end are zeros (a
+    slower recording is cut at the original length).
     """
     audio = tf.convert_to_tensor(audio, tf.float32)
-    n = tf.shape(audio)[0]
+    n = tf.shape(audio)[-1]
     pos = tf.range(tf.cast(n, tf.float32)) * tf.cast(factor, tf.float32)
     left = tf.minimum(tf.cast(tf.floor(pos), tf.int32), n)
     frac = pos - tf.floor(pos)
-    padded = tf.concat([audio, tf.zeros([2])], 0)
-    return tf.gather(padded, left) * (1.0 - frac) + tf.gather(padded, left + 1) * frac
+    padded = tf.concat([audio, tf.zeros_like(audio[..., :1]), tf.zeros_like(audio[..., :1])], -1)
+    return (tf.gather(padded, left, axis=-1) * (1.0 - frac) +
+            tf.gather(padded, left + 1, axis=-1) * frac)
 
 
 def speed_perturb(audio, max_change):

@@ -37,6 +37,7 @@ class Config:
     max_shift_ms: float = 100.0
     speed_change: float = None
     microbatches: int = None
+    test_speeds: tuple = None
     patience: int = None
     steps_per_epoch: int = None
     seed: int = 0
@@ -78,6 +79,11 @@ class Config:
         if not isinstance(self.microbatches, int) or self.microbatches < 1:
             raise InputError(f"--microbatches must be a positive integer. Received: "
                              f"--microbatches={self.microbatches}")
+        speeds = self.test_speeds
+        if speeds is None or not all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0
+                                     for f in speeds):
+            raise InputError(f"--test_speeds must be playback speeds in [0.5, 2] (empty: "
+                             f"none). Received: --test_speeds={speeds}")
         if self.speed_change is None or not 0.0 <= self.speed_change < 0.5:
             raise InputError(f"--speed_change must be in [0, 0.5). Received: "
                              f"--speed_change={self.speed_change}")
@@ -245,7 +251,9 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                            batch_size=cfg.batch_size, patience=cfg.patience,
                            examples_per_epoch=len(train), steps_per_epoch=cfg.steps_per_epoch,
                            verbose=cfg.verbose)
-    probs = model.predict(test_ds, verbose=0)
+    # Evaluated and exported: the trained model, or its average over playback speeds.
+    served = digits.speed_ensemble(model, cfg.test_speeds) if cfg.test_speeds else model
+    probs = served.predict(test_ds, verbose=0)
     y_true = np.array([r.digit for r in test])
     y_pred = probs.argmax(axis=-1)
     report = metrics.classification_report(y_true, y_pred, fsdd.LABELS)
@@ -255,6 +263,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     report["train_seconds"] = history["train_seconds"]
     report["epochs_run"] = len(history.get("loss", []))
     report["trainable_params"] = digits.trainable_params(model)
+    report["test_speeds"] = list(cfg.test_speeds)
     report["misclassified"] = [{"file": r.path.name, "predicted": int(p)}
                                for r, p in zip(test, y_pred) if p != r.digit]
     if plots:
@@ -271,10 +280,11 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                                        title=f"{test[0].path.name} (digit {test[0].digit})")
     hparams = {k: v for k, v in dataclasses.asdict(cfg).items()
                if k in ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer",
-                        "schedule", "augment", "speed_change", "seed", "val_fraction")}
+                        "schedule", "augment", "speed_change", "microbatches", "seed",
+                        "val_fraction")}
     training.log_hparams(workdir, hparams, {"test_accuracy": report["accuracy"]})
     if cfg.export:
-        export.export_classifier(model, workdir.export, fsdd.LABELS)
+        export.export_classifier(served, workdir.export, fsdd.LABELS)
         report["export"] = str(workdir.export)
     workdir.write_json("metrics.json", report)
     return report
