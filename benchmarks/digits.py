@@ -274,7 +274,8 @@ def _throughput_job(spec):
     feats = mfcc(waves, 8000).numpy()  # [N, 74, 13], as the mfcc net's MFCC layer gives
     y = np.array(labels, np.int64)
     out = {"threads": threads, "group": group, "epochs_per_round": epochs,
-           "examples": len(paths), "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+           "examples": len(paths),
+           "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
     runs = []
@@ -427,6 +428,10 @@ def bench_loso(model, data_dir, workdir, epochs):
 # ----------------------------------------------------------------------------- report
 
 
+def _threads(n):
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
 def table(results):
     rows = ["| measurement | result | target | met |", "|---|---|---|---|"]
     acc = results.get("accuracy", {})
@@ -457,23 +462,21 @@ def table(results):
             keras_how = (f"fused batch norm and Adam, "
                          f"steps_per_execution={th.get('steps_per_execution')}, "
                          + (f"{micro} micro-batches in parallel, " if micro > 1 else "")
-                         + f"{e['keras_threads']} thread{'s' if e['keras_threads'] > 1 else ''}")
+                         + _threads(e["keras_threads"]))
             if name == "mfcc":
                 keras_how = "layers after the MFCC layer on precomputed MFCC, " + keras_how
             if "torch_examples_per_sec" not in e:
                 rows.append(f"| training examples/sec, `{name}`, batch 32 (Keras, {keras_how}) "
                             f"| {e['keras_examples_per_sec']:.0f} | - | - |")
                 continue
-            torch_how = (f"{e['torch_input']}, {e['torch_threads']} "
-                         f"thread{'s' if e['torch_threads'] > 1 else ''}")
+            torch_how = f"{e['torch_input']}, {_threads(e['torch_threads'])}"
             rows.append(f"| training examples/sec, `{name}`, batch 32: Keras ({keras_how}) vs "
                         f"PyTorch CPU loop ({torch_how}) | {e['keras_examples_per_sec']:.0f} vs "
                         f"{e['torch_examples_per_sec']:.0f} ({e['speedup']:.2f}x) | >= 1.5x | "
                         f"{'yes' if e['speedup'] >= 1.5 else 'no'} |")
             if "keras_whole_batches_examples_per_sec" in e:
-                t = e["keras_whole_batches_threads"]
-                rows.append(f"| same, Keras with whole batches of 32 ({t} "
-                            f"thread{'s' if t > 1 else ''}) | "
+                rows.append(f"| same, Keras with whole batches of 32 "
+                            f"({_threads(e['keras_whole_batches_threads'])}) | "
                             f"{e['keras_whole_batches_examples_per_sec']:.0f} "
                             f"({e['speedup_keras_whole_batches']:.2f}x) | - | - |")
             rows.append(f"| same, Keras untuned (plain `keras.optimizers.Adam` and "
