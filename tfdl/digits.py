@@ -177,7 +177,7 @@ def effective_microbatches(cfg):
     return max(1, min(cfg.microbatches, os.cpu_count() or 1))
 
 
-def _datasets(cfg, train, val, test, length, sample_rate, augment_fn):
+def _datasets(cfg, train, val, test, length, sample_rate, augment_fn, microbatches):
     from tfdl.datasets import fsdd
     from tfdl.pipeline import waveform_dataset
     from tfdl.train import steady_input
@@ -187,7 +187,7 @@ def _datasets(cfg, train, val, test, length, sample_rate, augment_fn):
         out = waveform_dataset(paths, labels, sample_rate=sample_rate, length=length,
                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
                                augment=augment_fn if training else None)
-        return steady_input(out) if training and effective_microbatches(cfg) > 1 else out
+        return steady_input(out) if training and microbatches > 1 else out
 
     return (ds(train, True), ds(train, False), ds(val, False) if val else None, ds(test, False))
 
@@ -227,11 +227,12 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     sample_rate = fsdd.SAMPLE_RATE
     with strategy.scope():
         model = MODELS.build(cfg.model)
-    training.use_microbatches(model, effective_microbatches(cfg))
+    microbatches = effective_microbatches(cfg)
+    training.use_microbatches(model, microbatches)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = make_augment(cfg, sample_rate)
     train_ds, train_plain, val_ds, test_ds = _datasets(cfg, train, val, test, length,
-                                                       sample_rate, augment_fn)
+                                                       sample_rate, augment_fn, microbatches)
     digits.adapt(model, train_plain)
     steps = -(-len(train) // cfg.batch_size)
     if cfg.steps_per_epoch:
@@ -246,7 +247,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                       metrics=["accuracy"], jit_compile=cfg.jit_compile, steps_per_execution=spe)
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
-          f"augment: {augment_desc}; micro-batches per step: {effective_microbatches(cfg)}")
+          f"augment: {augment_desc}; micro-batches per step: {microbatches}")
     history = training.fit(model, train_ds, val_ds, workdir=workdir, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, patience=cfg.patience,
                            examples_per_epoch=len(train), steps_per_epoch=cfg.steps_per_epoch,
@@ -297,10 +298,11 @@ def run(cfg):
         The metrics dict written to `<workdir>/metrics.json`.
     """
     cfg = cfg.resolved().validate()
-    if effective_microbatches(cfg) > 1:
+    microbatches = effective_microbatches(cfg)
+    if microbatches > 1:
         from tfdl.train import cpu_threads
 
-        cpu_threads(microbatches=effective_microbatches(cfg))  # before TensorFlow starts
+        cpu_threads(microbatches=microbatches)  # before TensorFlow starts
     from tfdl.datasets import fsdd
 
     recordings = fsdd.load(cfg.data_dir)

@@ -170,13 +170,16 @@ def _microbatch_train_step(self, data):
         base = batch // parts
         sizes = tf.stack([batch - base * (parts - 1)] + [base] * (parts - 1))
 
-        def piece(structure, i):
-            return tf.nest.map_structure(
-                lambda t: None if t is None else tf.split(t, sizes, num=parts)[i], structure)
+        def cut(structure):  # one split per tensor -> `parts` structures
+            flat = [None if t is None else tf.split(t, sizes, num=parts)
+                    for t in tf.nest.flatten(structure)]
+            return [tf.nest.pack_sequence_as(structure,
+                                             [None if f is None else f[i] for f in flat])
+                    for i in range(parts)]
 
-        outs = [branch(piece(x, i), piece(y, i), piece(sample_weight, i),
-                       tf.cast(sizes[i], tf.float32) / tf.cast(batch, tf.float32))
-                for i in range(parts)]
+        outs = [branch(xs, ys, ws, tf.cast(n, tf.float32) / tf.cast(batch, tf.float32))
+                for xs, ys, ws, n in zip(cut(x), cut(y), cut(sample_weight),
+                                         tf.unstack(sizes))]
         grads = [tf.add_n(list(g)) for g in zip(*[o[0] for o in outs])]
         y_pred = tf.nest.map_structure(lambda *p: tf.concat(p, 0), *[o[2] for o in outs])
         return grads, tf.add_n([o[1] for o in outs]), y_pred
