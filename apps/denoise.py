@@ -33,18 +33,25 @@ flags.DEFINE_string("noisy", D.noisy, "Noisy training WAV, sample-aligned with -
 flags.DEFINE_multi_string("test", [], "Noisy clip(s) to denoise; repeat the flag or use commas.")
 flags.DEFINE_string("workdir", D.workdir, "Run folder.")
 flags.DEFINE_enum("model", D.model, MODELS.names(),
-                  "fc: magnitude with the noisy phase; fc_crm: complex ratio mask.")
+                  "fc: magnitude with the noisy phase; fc_crm: complex ratio mask; tcn, "
+                  "tcn_crm: the same on a temporal convolutional network.")
 flags.DEFINE_integer("hidden_layers", D.hidden_layers, "Hidden layers (>= 2).")
 flags.DEFINE_integer("units", D.units, "Units per hidden layer.")
 flags.DEFINE_enum("activation", D.activation, list(ACTIVATIONS), "Hidden activation.")
 flags.DEFINE_float("dropout", D.dropout, "Dropout after each hidden layer.")
 flags.DEFINE_integer("context", D.context, "Neighbouring frames on each side of a frame.")
+flags.DEFINE_integer("blocks", D.blocks,
+                     "tcn/tcn_crm: residual blocks per repeat (dilations 1, 2, 4, ...).")
+flags.DEFINE_integer("repeats", D.repeats, "tcn/tcn_crm: stacks of --blocks.")
+flags.DEFINE_integer("channels", D.channels, "tcn/tcn_crm: residual width.")
+flags.DEFINE_integer("hidden", D.hidden, "tcn/tcn_crm: width inside each block.")
 flags.DEFINE_bool("log_compression", D.log_compression, "Feed log(1 + |X|) instead of |X|.")
 flags.DEFINE_enum("output", D.output, list(MAGNITUDE_OUTPUTS),
                   "fc output: bounded mask on |X|, or a softplus magnitude.")
 flags.DEFINE_enum("loss", D.loss, list(LOSSES),
                   "auto: real/imag spectrum MSE (phase-sensitive); magnitude: the course's "
-                  "magnitude MSE.")
+                  "magnitude MSE; nsr: error over signal energy of the waveform (inverse "
+                  "STFT); snr: minus its dB per batch.")
 flags.DEFINE_integer("fft_length", D.fft_length, "STFT size (= window length).")
 flags.DEFINE_integer("frame_step", D.frame_step, "STFT hop.")
 flags.DEFINE_float("val_fraction", D.val_fraction, "Held-out tail of the training pair.")
@@ -56,6 +63,7 @@ flags.DEFINE_float("learning_rate", D.learning_rate, "Learning rate.")
 flags.DEFINE_enum("schedule", D.schedule, list(SCHEDULES),
                   "Learning-rate schedule over --epochs (cosine: decay to 0).")
 flags.DEFINE_integer("patience", D.patience, "Early-stopping patience on val SNR (0: off).")
+flags.DEFINE_float("clipnorm", D.clipnorm, "Gradient norm clipping (0: off).")
 flags.DEFINE_integer("griffin_lim", D.griffin_lim,
                      "Griffin-Lim iterations from the network's phase at inference (0: off).")
 flags.DEFINE_float("remix", D.remix,

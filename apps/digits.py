@@ -63,6 +63,11 @@ flags.DEFINE_list("test_speeds", None,
                   "Test-time augmentation: average the probabilities over these playback "
                   "speeds, in evaluation and in the exported model (e.g. 0.9,1,1.1; empty: "
                   "none; default: the model's).")
+flags.DEFINE_bool("speaker_adaptation", None,
+                  "With --split=speaker or loso: unsupervised adaptation to each test speaker "
+                  "(batch-norm statistics re-estimated on half of the speaker's unlabeled "
+                  "recordings score the other half, and vice versa); default: the model's "
+                  "(on for compact_robust).")
 flags.DEFINE_integer("patience", None, "Early-stopping patience in epochs (default: none).")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (smoke runs).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation, splits).")
@@ -98,6 +103,7 @@ def config_from_flags():
                   noise_volume=FLAGS.noise_volume, max_shift_ms=FLAGS.max_shift_ms,
                   speed_change=FLAGS.speed_change, microbatches=FLAGS.microbatches,
                   test_speeds=_speeds(FLAGS.test_speeds),
+                  speaker_adaptation=FLAGS.speaker_adaptation,
                   patience=FLAGS.patience, steps_per_epoch=FLAGS.steps_per_epoch,
                   seed=FLAGS.seed, data_dir=FLAGS.data_dir, workdir=FLAGS.workdir,
                   distribute=FLAGS.distribute, jit_compile=FLAGS.jit_compile)

@@ -46,9 +46,18 @@ VARIANTS = {
     # 512 units: its first layer sees 3 x 7 x 513 features, and 1024 units would
     # double its training time and its real-time factor.
     "complex_mask": dict(model="fc_crm", units=512),
+    # Temporal convolutional network over the whole frame sequence (256/64 STFT, 1 s
+    # crops of 250 frames, batch 8, 90 epochs of 33 steps = about 3,000 steps), trained on
+    # the waveform error (`--loss=nsr`), gradient norm clipped at 5: magnitude mask with
+    # the noisy phase, and the complex ratio mask.
+    "tcn": dict(model="tcn", fft_length=256, frame_step=64, chunk_frames=250, batch_size=8,
+                loss="nsr", clipnorm=5.0, epochs=90, patience=0),
+    "tcn_complex_mask": dict(model="tcn_crm", fft_length=256, frame_step=64, chunk_frames=250,
+                             batch_size=8, loss="nsr", clipnorm=5.0, epochs=90, patience=0),
 }
 flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run: {', '.join(VARIANTS)}.")
-flags.DEFINE_integer("epochs", DenoiseConfig.epochs, "Maximum epochs per variant.")
+flags.DEFINE_integer("epochs", None, "Maximum epochs per variant (default: the variant's, "
+                     f"else {DenoiseConfig.epochs}).")
 flags.DEFINE_string("data_dir", "", "Denoise data folder (default: $TFDL_DATA_DIR/denoise).")
 flags.DEFINE_string("out", "benchmarks/results/denoise.json", "JSON results file.")
 flags.DEFINE_string("runs_dir", "benchmarks/results/denoise_runs", "Workdirs of the runs.")
@@ -90,9 +99,12 @@ def main(argv):
     out = Path(FLAGS.out)
     results = json.loads(out.read_text())["variants"] if out.exists() else {}
     for name in FLAGS.variants:
-        cfg = DenoiseConfig(data_dir=FLAGS.data_dir, epochs=FLAGS.epochs, seed=FLAGS.seed,
+        variant = dict(VARIANTS[name])
+        if FLAGS.epochs:
+            variant["epochs"] = FLAGS.epochs
+        cfg = DenoiseConfig(data_dir=FLAGS.data_dir, seed=FLAGS.seed,
                             workdir=str(Path(FLAGS.runs_dir) / name), audio_every=0,
-                            test=("test_01_x.wav", "test_02_x.wav"), **VARIANTS[name])
+                            test=("test_01_x.wav", "test_02_x.wav"), **variant)
         load0, t0 = os.getloadavg(), time.time()
         r = run(cfg, verbose=2)
         r.update(config=dataclasses.asdict(cfg), wall_seconds=time.time() - t0,

@@ -127,6 +127,35 @@ def test_snr_loss_and_metric_agree_with_metrics_snr():
     assert float(denoise.make_loss("snr")(y, x)) == pytest.approx(-ref, abs=0.3)
     assert float(denoise.make_loss("magnitude")(y, y)) == pytest.approx(0.0, abs=1e-6)
     assert float(denoise.make_loss("spectrum")(y, x)) > 0
+    # nsr: error over signal energy of the waveform, without the chunk's half-window ends.
+    s, e = (denoise._istft_chunk(v, 1024, 512).numpy()[..., 512:-512] for v in (y, x))
+    expected = np.sum((s - e) ** 2) / np.sum(s ** 2)
+    assert float(denoise.make_loss("nsr")(y, x)) == pytest.approx(expected, rel=1e-4)
+    assert float(denoise.make_loss("nsr")(y, x)) == pytest.approx(10 ** (-ref / 10), rel=0.1)
+
+
+def test_tcn_models_see_the_whole_sequence_and_start_sensibly():
+    x = tf.random.normal((1, 40, 129, 2))
+    for name in ("tcn", "tcn_crm"):
+        model = MODELS.build(name, bins=129, blocks=3, repeats=1, channels=8, hidden=16)
+        y = model(x)
+        assert y.shape == (1, 40, 129, 2)
+        if name == "tcn":
+            # Dilations 1, 2, 4 with kernel 3: frame 20 depends on frames 13..27 only.
+            x2 = tf.tensor_scatter_nd_update(x, [[0, 35]], tf.ones((1, 129, 2)))
+            y2 = model(x2)
+            np.testing.assert_allclose(y2[0, 20], y[0, 20], atol=1e-5)
+            assert not np.allclose(y2[0, 30], y[0, 30], atol=1e-3)
+        clone = model.__class__.from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+        np.testing.assert_allclose(clone(x), y, atol=1e-5)
+    # The complex mask starts at the identity: the first estimate is the noisy input.
+    np.testing.assert_allclose(model(x), x, atol=1e-5)
+    with pytest.raises(ValueError, match="blocks"):
+        MODELS.build("tcn", blocks=0)
+    with pytest.raises(InputError, match="--channels"):
+        denoise.DenoiseConfig(model="tcn", channels=0).validate()
+    assert denoise.DenoiseConfig(model="tcn").resolved_loss == "nsr"
 
 
 def test_chunk_dataset_crops_and_remix():

@@ -17,6 +17,13 @@ network output into a clean STFT estimate:
 - "complex_mask" (`fc_crm`): a complex ratio mask, real and imaginary parts
   bounded in [-bound, bound], multiplied with the noisy STFT, so the phase can
   change too.
+
+`tcn` and `tcn_crm` replace the per-frame network by a temporal convolutional
+network over the whole frame sequence (Conv-TasNet's separator, Luo & Mesgarani
+2019): `repeats` stacks of `blocks` residual blocks, 1x1 conv -> PReLU ->
+layer norm -> depthwise conv with dilation 1, 2, 4, ... -> PReLU -> layer norm
+-> 1x1 conv back to the residual width. Each output frame then sees about
+`repeats * 2**blocks` frames on either side instead of a fixed context.
 """
 
 import keras
@@ -274,3 +281,89 @@ def fc_crm(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1,
                           SpectralHead("complex_mask", bound, name="head"), hidden_layers,
                           units, activation, dropout, context, 2 * bins, "denoise_fc_crm",
                           out_bias=identity)
+
+
+def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel_size,
+                 out_dim, name, out_bias=None):
+    for arg, value in (("blocks", blocks), ("repeats", repeats), ("channels", channels),
+                       ("hidden", hidden), ("kernel_size", kernel_size)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{arg} must be a positive integer. Received: {arg}={value}")
+    if int(bins) != bins or bins < 2:
+        raise ValueError(f"bins must be an integer >= 2. Received: bins={bins}")
+    noisy = keras.Input((None, bins, 2), name="noisy_stft")
+    x = features(noisy)
+    x = FeatureNorm(name="normalize")(x)
+    x = keras.layers.Dense(channels, name="bottleneck")(x)
+    for r in range(int(repeats)):
+        for b in range(int(blocks)):
+            tag = f"r{r + 1}b{b + 1}"
+            y = keras.layers.Dense(hidden, name=f"{tag}_in")(x)
+            y = keras.layers.PReLU(shared_axes=[1], name=f"{tag}_prelu1")(y)
+            y = keras.layers.LayerNormalization(name=f"{tag}_norm1")(y)
+            y = keras.layers.DepthwiseConv1D(kernel_size, dilation_rate=2 ** b, padding="same",
+                                             name=f"{tag}_dwconv")(y)
+            y = keras.layers.PReLU(shared_axes=[1], name=f"{tag}_prelu2")(y)
+            y = keras.layers.LayerNormalization(name=f"{tag}_norm2")(y)
+            y = keras.layers.Dense(channels, name=f"{tag}_out")(y)
+            x = keras.layers.Add(name=f"{tag}_residual")([x, y])
+    init = {} if out_bias is None else dict(
+        kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(out_bias))
+    x = keras.layers.Dense(out_dim, name="out", **init)(x)
+    return keras.Model(noisy, head([x, noisy]), name=name)
+
+
+@MODELS.register("tcn")
+def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
+        log_compression=True, output="mask"):
+    """Magnitude model on a temporal convolutional network: a mask on |X|, noisy phase.
+
+    Input features: the log magnitude and the noisy phase's cosine and sine
+    per bin (the mask is applied to |X| only; the phase features help the
+    network tell speech from noise).
+
+    Args:
+        bins: STFT bins (fft_length // 2 + 1).
+        blocks: residual blocks per repeat (dilations 1 .. 2**(blocks-1)).
+        repeats: stacks of `blocks`.
+        channels: residual width.
+        hidden: width inside each block.
+        kernel_size: depthwise kernel along time.
+        log_compression: log(1 + |X|) instead of |X|.
+        output: "mask" (sigmoid mask in [0, 1] on |X|) or "magnitude" (softplus).
+
+    Returns:
+        An uncompiled `keras.Model` (see the module docstring for shapes).
+    """
+    if output not in MAGNITUDE_OUTPUTS:
+        raise ValueError(f"output must be one of {MAGNITUDE_OUTPUTS}. Received: "
+                         f"output={output!r}")
+    return _tcn_network(bins, SpectralFeatures(log_compression, True, name="features"),
+                        SpectralHead(output, name="head"), blocks, repeats, channels, hidden,
+                        kernel_size, bins, "denoise_tcn")
+
+
+@MODELS.register("tcn_crm")
+def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
+            log_compression=True, output="complex_mask", bound=2.0):
+    """Phase-aware model: a complex ratio mask from a temporal convolutional network.
+
+    Args:
+        bins, blocks, repeats, channels, hidden, kernel_size, log_compression:
+            as for `tcn`.
+        output: only "complex_mask".
+        bound: bound of the mask's real and imaginary parts (> 1); the output
+            layer starts at the identity mask.
+
+    Returns:
+        An uncompiled `keras.Model` (see the module docstring for shapes).
+    """
+    if output not in ("complex_mask", "mask"):
+        raise ValueError(f"tcn_crm predicts a complex mask. Received: output={output!r}")
+    if not bound > 1:
+        raise ValueError(f"bound must be > 1. Received: bound={bound}")
+    identity = [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins
+    return _tcn_network(bins, SpectralFeatures(log_compression, True, name="features"),
+                        SpectralHead("complex_mask", bound, name="head"), blocks, repeats,
+                        channels, hidden, kernel_size, 2 * bins, "denoise_tcn_crm",
+                        out_bias=identity)

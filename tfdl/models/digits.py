@@ -44,7 +44,8 @@ SAMPLE_RATE = 8000
 # Default training hyperparameters per model: the ones the benchmark used to
 # reach the README's accuracies (`apps.digits` takes these unless a flag is given).
 _TRAIN = dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, schedule="cosine",
-              augment=True, val_fraction=0.1, speed_change=0.0, microbatches=1, test_speeds=())
+              augment=True, val_fraction=0.1, speed_change=0.0, microbatches=1, test_speeds=(),
+              speaker_adaptation=False)
 DEFAULTS = {
     "plain": dict(_TRAIN),
     "dropout": dict(_TRAIN),
@@ -62,9 +63,12 @@ DEFAULTS = {
     # perturbation (+-10 %) for more voices, and evaluated (and exported) as the mean over
     # seven playback speeds (LOSO mean 87.6 % vs 86.0 % at speed 1 alone; 3 speeds 0.9/1/1.1:
     # 87.2 %).
+    # With --split=speaker or loso, unsupervised adaptation to each test speaker
+    # (`adapt_batchnorm`, cross-fitted: `tfdl.digits.speaker_adapted_predictions`).
     "compact_robust": dict(_TRAIN, learning_rate=3e-3, epochs=20, val_fraction=0.0,
                            speed_change=0.1,
-                           test_speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)),
+                           test_speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15),
+                           speaker_adaptation=True),
 }
 
 
@@ -313,7 +317,8 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
             frame_length=200, frame_step=80, filters=16, depth=4, kernel_size=3,
             dropout=0.2, batchnorm=True, activation="relu", normalize=True,
             relative_level=False, level_floor=18.42, lower_edge_hertz=20.0, edge_fade=0,
-            utterance_norm=False, torch_bn=False, pool_padding="same", name="compact"):
+            utterance_norm=False, torch_bn=False, pool_padding="same", head_batchnorm=False,
+            name="compact"):
     """Ours: a compact CNN on log-mel spectrograms with batch norm and global pooling.
 
     Log-mel (25 ms / 10 ms frames, 40 bins) -> per-bin `Normalization` ->
@@ -343,6 +348,8 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
         torch_bn: PyTorch's batch-norm defaults (momentum 0.1 = Keras 0.9, eps
             1e-5) instead of Keras' (0.99, 1e-3).
         pool_padding: "same" or "valid" max-pooling.
+        head_batchnorm: batch norm on the pooled features (before the classifier), so
+            that `adapt_batchnorm` also re-centres them for a new speaker.
 
     Returns:
         Uncompiled `keras.Model`: [batch, samples] -> [batch, num_classes].
@@ -376,6 +383,8 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, padding=pool_padding, name=f"pool{i + 1}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    if head_batchnorm:
+        x = BatchNormalization(**(TORCH_BN if torch_bn else {}), name="global_pool_bn")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
@@ -392,18 +401,23 @@ def compact_rel(**kwargs):
 @MODELS.register("compact_robust")
 def compact_robust(**kwargs):
     """`compact_rel` with `EdgeFade` (160 samples = 20 ms), `UtteranceNorm`, PyTorch batch-norm
-    momentum, valid pooling, 16 mel bands from 100 Hz and 32 first-block filters: our model
-    for unseen speakers (leave-one-speaker-out).
+    momentum, valid pooling, 16 mel bands from 100 Hz, 32 first-block filters and batch norm
+    on the pooled features: our model for unseen speakers (leave-one-speaker-out).
 
     From 100 Hz rather than 20: one FSDD speaker's recordings (nicolas) carry a DC offset of
     about 15 % of their RMS, which the lowest mel filters turned into a speaker cue. 16 bands
     rather than 40: a smoother spectral envelope, less of each voice's pitch harmonics
     (leave-one-speaker-out means: 40 bands 81.0 %, 24 85.7 %, 16 86.1 %, 12 86.1 %; 16 bands
     with 32 filters 87.6 %).
+
+    Batch norm on the pooled features too (`head_batchnorm`): speaker adaptation
+    (`adapt_batchnorm`) then also re-centres what the classifier sees (leave-one-speaker-out
+    with adaptation: 92.4 % vs 91.7 % without it).
     """
     return compact(**{"name": "compact_robust", "relative_level": True, "edge_fade": 160,
                       "utterance_norm": True, "torch_bn": True, "pool_padding": "valid",
-                      "lower_edge_hertz": 100.0, "num_mel_bins": 16, "filters": 32, **kwargs})
+                      "lower_edge_hertz": 100.0, "num_mel_bins": 16, "filters": 32,
+                      "head_batchnorm": True, **kwargs})
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
@@ -483,3 +497,58 @@ def adapt(model, dataset, max_batches=None):
         feats = np.concatenate([front(x, training=False).numpy() for x in ds], axis=0)
         layer.adapt(feats)
     return len(layers)
+
+
+def adapt_batchnorm(model, dataset):
+    """Unsupervised speaker adaptation (AdaBN, Li et al. 2018): every batch-norm layer's
+    moving mean and variance become the statistics of its input on `dataset`.
+
+    `dataset` holds unlabeled recordings of one new speaker (or microphone).
+    Training normalised each layer with the four training speakers'
+    statistics; a new voice shifts them, and re-estimating them from the new
+    speaker's own recordings removes that shift. No labels and no gradient
+    steps: layers are adapted in order, each on the output of the layers in
+    front of it as already adapted.
+
+    Args:
+        model: a model from this module (or any Keras model with batch norm).
+        dataset: batched `tf.data.Dataset` of waveforms or (waveforms, labels);
+            labels are ignored.
+
+    Returns:
+        The number of batch-norm layers adapted.
+    """
+    layers = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    inputs = dataset.map(lambda x, *_: x) if isinstance(dataset.element_spec, tuple) else dataset
+    for layer in layers:
+        front = keras.Model(model.inputs, layer.input)
+        total = total_sq = 0.0
+        count = 0
+        for x in inputs:
+            f = tf.cast(front(x, training=False), tf.float64)
+            axes = list(range(len(f.shape) - 1))
+            total += tf.reduce_sum(f, axes)
+            total_sq += tf.reduce_sum(f * f, axes)
+            count += int(np.prod(f.shape[:-1]))
+        if not count:
+            raise ValueError("adapt_batchnorm needs at least one recording. Received: an "
+                             "empty dataset")
+        mean = total / count
+        layer.moving_mean.assign(tf.cast(mean, tf.float32))
+        layer.moving_variance.assign(tf.cast(tf.maximum(total_sq / count - mean * mean, 0.0),
+                                             tf.float32))
+    return len(layers)
+
+
+def batchnorm_state(model):
+    """The moving statistics of every batch-norm layer (to restore after `adapt_batchnorm`)."""
+    return [(la.moving_mean.numpy(), la.moving_variance.numpy()) for la in model.layers
+            if isinstance(la, keras.layers.BatchNormalization)]
+
+
+def restore_batchnorm(model, state):
+    """Sets the batch-norm moving statistics saved by `batchnorm_state`."""
+    layers = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    for layer, (mean, variance) in zip(layers, state, strict=True):
+        layer.moving_mean.assign(mean)
+        layer.moving_variance.assign(variance)
