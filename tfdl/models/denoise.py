@@ -205,6 +205,16 @@ def _check(bins, hidden_layers, units, activation, dropout):
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
 
 
+def _identity_mask_bias(name, output, bound, bins):
+    """Checks a complex-mask builder's `output` and `bound`; returns the output-layer bias
+    that starts the mask at the identity (real part 1, imaginary part 0)."""
+    if output not in ("complex_mask", "mask"):
+        raise ValueError(f"{name} predicts a complex mask. Received: output={output!r}")
+    if not bound > 1:
+        raise ValueError(f"bound must be > 1. Received: bound={bound}")
+    return [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins
+
+
 def _frame_network(bins, features, head, hidden_layers, units, activation, dropout, context,
                    out_dim, name, out_bias=None):
     noisy = keras.Input((None, bins, 2), name="noisy_stft")
@@ -271,12 +281,7 @@ def fc_crm(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1,
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
     _check(bins, hidden_layers, units, activation, dropout)
-    if output not in ("complex_mask", "mask"):
-        raise ValueError(f"fc_crm predicts a complex mask. Received: output={output!r}")
-    if not bound > 1:
-        raise ValueError(f"bound must be > 1. Received: bound={bound}")
-    # Initial mask: real part 1, imaginary part 0 (the identity).
-    identity = [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins
+    identity = _identity_mask_bias("fc_crm", output, bound, bins)
     return _frame_network(bins, SpectralFeatures(log_compression, True, name="features"),
                           SpectralHead("complex_mask", bound, name="head"), hidden_layers,
                           units, activation, dropout, context, 2 * bins, "denoise_fc_crm",
@@ -358,11 +363,7 @@ def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=
     Returns:
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
-    if output not in ("complex_mask", "mask"):
-        raise ValueError(f"tcn_crm predicts a complex mask. Received: output={output!r}")
-    if not bound > 1:
-        raise ValueError(f"bound must be > 1. Received: bound={bound}")
-    identity = [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins
+    identity = _identity_mask_bias("tcn_crm", output, bound, bins)
     return _tcn_network(bins, SpectralFeatures(log_compression, True, name="features"),
                         SpectralHead("complex_mask", bound, name="head"), blocks, repeats,
                         channels, hidden, kernel_size, 2 * bins, "denoise_tcn_crm",
