@@ -240,8 +240,7 @@ def speaker_adapted_predictions(model, served, test, unadapted, batch_size, leng
             continue
         for half in (idx[0::2], idx[1::2]):
             rest = sorted(set(idx) - set(half))
-            digits.restore_batchnorm(model, state)
-            digits.adapt_batchnorm(model, dataset(rest))
+            digits.adapt_batchnorm(model, dataset(rest))  # sets every layer's statistics
             probs[half] = served.predict(dataset(half), verbose=0)
     digits.restore_batchnorm(model, state)
     return probs

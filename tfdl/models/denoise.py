@@ -190,9 +190,19 @@ class SpectralHead(keras.layers.Layer):
         return {**super().get_config(), "kind": self.kind, "bound": self.bound}
 
 
-def _check(bins, hidden_layers, units, activation, dropout):
+def _check_bins(bins):
     if int(bins) != bins or bins < 2:
         raise ValueError(f"bins must be an integer >= 2. Received: bins={bins}")
+
+
+def _check_magnitude_output(output):
+    if output not in MAGNITUDE_OUTPUTS:
+        raise ValueError(f"output must be one of {MAGNITUDE_OUTPUTS}. Received: "
+                         f"output={output!r}")
+
+
+def _check(bins, hidden_layers, units, activation, dropout):
+    _check_bins(bins)
     if int(hidden_layers) != hidden_layers or hidden_layers < 2:
         raise ValueError(f"hidden_layers must be an integer >= 2. Received: "
                          f"hidden_layers={hidden_layers}")
@@ -257,9 +267,7 @@ def fc(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1, con
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
     _check(bins, hidden_layers, units, activation, dropout)
-    if output not in MAGNITUDE_OUTPUTS:
-        raise ValueError(f"output must be one of {MAGNITUDE_OUTPUTS}. Received: "
-                         f"output={output!r}")
+    _check_magnitude_output(output)
     return _frame_network(bins, SpectralFeatures(log_compression, False, name="features"),
                           SpectralHead(output, name="head"), hidden_layers, units, activation,
                           dropout, context, bins, "denoise_fc")
@@ -294,8 +302,7 @@ def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel
                        ("hidden", hidden), ("kernel_size", kernel_size)):
         if int(value) != value or value < 1:
             raise ValueError(f"{arg} must be a positive integer. Received: {arg}={value}")
-    if int(bins) != bins or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2. Received: bins={bins}")
+    _check_bins(bins)
     noisy = keras.Input((None, bins, 2), name="noisy_stft")
     x = features(noisy)
     x = FeatureNorm(name="normalize")(x)
@@ -340,9 +347,7 @@ def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
     Returns:
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
-    if output not in MAGNITUDE_OUTPUTS:
-        raise ValueError(f"output must be one of {MAGNITUDE_OUTPUTS}. Received: "
-                         f"output={output!r}")
+    _check_magnitude_output(output)
     return _tcn_network(bins, SpectralFeatures(log_compression, True, name="features"),
                         SpectralHead(output, name="head"), blocks, repeats, channels, hidden,
                         kernel_size, bins, "denoise_tcn")

@@ -473,6 +473,15 @@ def trainable_params(model):
     return int(sum(int(tf.size(w)) for w in model.trainable_weights))
 
 
+def _layers_of(model, kind):
+    return [la for la in model.layers if isinstance(la, kind)]
+
+
+def _waveforms(dataset):
+    """`dataset` without its labels, if it has any."""
+    return dataset.map(lambda x, *_: x) if isinstance(dataset.element_spec, tuple) else dataset
+
+
 def adapt(model, dataset, max_batches=None):
     """Adapts every `keras.layers.Normalization` in `model` on `dataset` (training split only).
 
@@ -488,10 +497,10 @@ def adapt(model, dataset, max_batches=None):
     Returns:
         The number of Normalization layers adapted.
     """
-    layers = [la for la in model.layers if isinstance(la, keras.layers.Normalization)]
+    layers = _layers_of(model, keras.layers.Normalization)
     for layer in layers:
         front = keras.Model(model.inputs, layer.input)
-        ds = dataset.map(lambda x, *_: x) if isinstance(dataset.element_spec, tuple) else dataset
+        ds = _waveforms(dataset)
         if max_batches:
             ds = ds.take(max_batches)
         feats = np.concatenate([front(x, training=False).numpy() for x in ds], axis=0)
@@ -518,8 +527,8 @@ def adapt_batchnorm(model, dataset):
     Returns:
         The number of batch-norm layers adapted.
     """
-    layers = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
-    inputs = dataset.map(lambda x, *_: x) if isinstance(dataset.element_spec, tuple) else dataset
+    layers = _layers_of(model, keras.layers.BatchNormalization)
+    inputs = _waveforms(dataset)
     for layer in layers:
         front = keras.Model(model.inputs, layer.input)
         total = total_sq = 0.0
@@ -542,13 +551,13 @@ def adapt_batchnorm(model, dataset):
 
 def batchnorm_state(model):
     """The moving statistics of every batch-norm layer (to restore after `adapt_batchnorm`)."""
-    return [(la.moving_mean.numpy(), la.moving_variance.numpy()) for la in model.layers
-            if isinstance(la, keras.layers.BatchNormalization)]
+    return [(la.moving_mean.numpy(), la.moving_variance.numpy())
+            for la in _layers_of(model, keras.layers.BatchNormalization)]
 
 
 def restore_batchnorm(model, state):
     """Sets the batch-norm moving statistics saved by `batchnorm_state`."""
-    layers = [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]
+    layers = _layers_of(model, keras.layers.BatchNormalization)
     for layer, (mean, variance) in zip(layers, state, strict=True):
         layer.moving_mean.assign(mean)
         layer.moving_variance.assign(variance)
