@@ -14,6 +14,12 @@ noisy-phase oracle), TensorBoard logs and an `export/` SavedModel whose
 Phase-aware variant (complex ratio mask trained on the complex-spectrum MSE):
 
     python -m apps.denoise --model=fc_crm --test=test_02_x.wav
+
+Best measured SNR (14.3 dB on the held-out tail): the temporal convolutional network on
+an 8 ms / 2 ms STFT, trained on the waveform error:
+
+    python -m apps.denoise --model=tcn --fft_length=128 --frame_step=32 --chunk_frames=500 \
+        --batch_size=8 --clipnorm=5 --epochs=90 --patience=0 --test=test_02_x.wav
 """
 
 import tfdl  # noqa: F401  (quiet TensorFlow start-up)
