@@ -84,11 +84,13 @@ def table(results):
                     f"{'-' if gl is None else f'{gl:.2f}'} | {_train_part(r)} | "
                     f"{r['epochs_run']} | "
                     f"{r['train_seconds']:.0f} | {r.get('export_real_time_factor_cpu', 0):.4f} | "
-                    f"{r['loadavg_start'][0]:.1f} / {_load(r.get('rtf_loadavg'))} |")
+                    f"{r['loadavg_start'][0]:.1f} / {_rtf_load(r)} |")
     return "\n".join(rows)
 
 
-def _load(loadavg):
+def _rtf_load(r):
+    """Load average when the RTF was measured: re-measured, else at the end of the run."""
+    loadavg = r.get("rtf_loadavg", r.get("loadavg_end"))
     return "-" if loadavg is None else f"{loadavg[0]:.1f}"
 
 
@@ -105,12 +107,27 @@ def remeasure_rtf(r):
 
     c = r["config"]
     _, noisy, rate = load_pair(resolve(c["clean"], c["data_dir"], "clean"),
-                                   resolve(c["noisy"], c["data_dir"], "noisy"))
+                               resolve(c["noisy"], c["data_dir"], "noisy"))
     tail = noisy[split_point(len(noisy), c["val_fraction"]):]
     served = load(r["export"])  # kept alive: `serve` uses its variables
     r["rtf_loadavg"] = list(os.getloadavg())
     r["export_real_time_factor_cpu"] = real_time_factor(served.serve, tail, rate, repeats=5)
     r["rtf_remeasured"] = time.strftime("%Y-%m-%d %H:%M")
+
+
+def train_variant(name):
+    """One full `run` of variant `name`; returns its metrics with config, time and load."""
+    variant = dict(VARIANTS[name])
+    if FLAGS.epochs:
+        variant["epochs"] = FLAGS.epochs
+    cfg = DenoiseConfig(data_dir=FLAGS.data_dir, seed=FLAGS.seed,
+                        workdir=str(Path(FLAGS.runs_dir) / name), audio_every=0,
+                        test=("test_01_x.wav", "test_02_x.wav"), **variant)
+    load0, t0 = os.getloadavg(), time.time()
+    r = run(cfg, verbose=2)
+    r.update(config=dataclasses.asdict(cfg), wall_seconds=time.time() - t0,
+             loadavg_start=list(load0), loadavg_end=list(os.getloadavg()))
+    return r
 
 
 def main(argv):
@@ -129,20 +146,8 @@ def main(argv):
             if name not in results or "export" not in results[name]:
                 raise SystemExit(f"error: --rtf_only: no exported run of {name} in {out}")
             remeasure_rtf(results[name])
-            write_json(out, {"targets": TARGETS, "cpus": os.cpu_count(), "variants": results})
-            continue
-        variant = dict(VARIANTS[name])
-        if FLAGS.epochs:
-            variant["epochs"] = FLAGS.epochs
-        cfg = DenoiseConfig(data_dir=FLAGS.data_dir, seed=FLAGS.seed,
-                            workdir=str(Path(FLAGS.runs_dir) / name), audio_every=0,
-                            test=("test_01_x.wav", "test_02_x.wav"), **variant)
-        load0, t0 = os.getloadavg(), time.time()
-        r = run(cfg, verbose=2)
-        r.update(config=dataclasses.asdict(cfg), wall_seconds=time.time() - t0,
-                 loadavg_start=list(load0), loadavg_end=list(os.getloadavg()),
-                 rtf_loadavg=list(os.getloadavg()))
-        results[name] = r
+        else:
+            results[name] = train_variant(name)
         write_json(out, {"targets": TARGETS, "cpus": os.cpu_count(), "variants": results})
     print(f"\nresults: {out}\n")
     print(table(results))
