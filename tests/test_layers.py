@@ -1,11 +1,11 @@
-"""tfdl.layers.BatchNormalization against keras.layers.BatchNormalization (the oracle)."""
+"""tfdl.layers against their Keras layers (the oracles)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdl.layers import BatchNormalization
+from tfdl.layers import BatchNormalization, LayerNormalization, PReLU
 
 
 def _pair(shape, **kwargs):
@@ -76,4 +76,77 @@ def test_saves_and_loads(tmp_path):
     assert type(loaded.get_layer("bn")) is BatchNormalization
     assert loaded.get_layer("bn").momentum == 0.9
     x = np.ones((2, 5, 3), "float32")
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def _same_weights(ref, ours, shape, scale=1.0):
+    ref.build(shape)
+    ours.build(shape)
+    rng = np.random.default_rng(0)
+    for a, b in zip(ref.weights, ours.weights, strict=True):
+        value = (scale * rng.normal(size=a.shape)).astype("float32")
+        a.assign(value)
+        b.assign(value)
+
+
+def _step(layer, x):
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        loss = tf.reduce_sum(y * tf.sin(y))
+    return y, tape.gradient(loss, [x] + layer.trainable_variables)
+
+
+def _assert_step_matches(ref, ours, x):
+    y_ref, g_ref = _step(ref, x)
+    y, g = _step(ours, x)
+    np.testing.assert_allclose(y, y_ref, atol=1e-5)
+    for a, b in zip(g, g_ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(tf.reduce_max(tf.abs(b))))
+
+
+@pytest.mark.parametrize("shape,kwargs", [
+    ([2, 40, 16], {}),
+    ([7, 5], dict(epsilon=1e-5)),
+    ([2, 3, 4, 6], dict(center=False)),
+    ([3, 9, 4], dict(scale=False)),
+])
+def test_layer_norm_matches_keras(shape, kwargs):
+    x = tf.Variable(np.random.default_rng(1).normal(3.0, 2.0, shape).astype("float32"))
+    ref, ours = keras.layers.LayerNormalization(**kwargs), LayerNormalization(**kwargs)
+    _same_weights(ref, ours, shape)
+    _assert_step_matches(ref, ours, x)
+
+
+def test_layer_norm_uses_the_fused_kernel_and_falls_back_elsewhere():
+    layer = LayerNormalization()
+    graph = tf.function(layer).get_concrete_function(tf.TensorSpec([None, None, 8])).graph
+    assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
+    x = tf.constant(np.random.default_rng(2).normal(size=[4, 5, 6]).astype("float32"))
+    for kwargs in (dict(axis=1), dict(rms_scaling=True), dict(epsilon=1e-6)):
+        ref, ours = keras.layers.LayerNormalization(**kwargs), LayerNormalization(**kwargs)
+        _same_weights(ref, ours, x.shape)
+        np.testing.assert_allclose(ours(x), ref(x), atol=1e-5)
+
+
+def test_prelu_matches_keras_for_alpha_up_to_one_and_caps_above():
+    shape = [3, 20, 8]
+    x = tf.Variable(np.random.default_rng(3).normal(size=shape).astype("float32"))
+    ref, ours = keras.layers.PReLU(shared_axes=[1]), PReLU(shared_axes=[1])
+    _same_weights(ref, ours, shape, scale=0.4)  # alphas within [-1, 1]
+    assert float(tf.reduce_max(tf.abs(ours.alpha))) < 1.0
+    _assert_step_matches(ref, ours, x)
+    ours.alpha.assign(tf.fill(ours.alpha.shape, 3.0))
+    np.testing.assert_array_equal(ours(x), x)  # alpha above 1 acts as 1
+
+
+def test_new_layers_save_and_load(tmp_path):
+    inputs = keras.Input((5, 3))
+    y = PReLU(shared_axes=[1], name="act")(LayerNormalization(epsilon=1e-4, name="ln")(inputs))
+    model = keras.Model(inputs, y)
+    model.get_layer("act").alpha.assign([[0.1, -0.2, 0.3]])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.get_layer("ln")) is LayerNormalization
+    assert type(loaded.get_layer("act")) is PReLU
+    x = np.random.default_rng(4).normal(size=(2, 5, 3)).astype("float32")
     np.testing.assert_array_equal(loaded(x), model(x))

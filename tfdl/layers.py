@@ -46,3 +46,61 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self.moving_variance.assign(self.moving_variance * self.momentum +
                                     variance * (1.0 - self.momentum))
         return tf.reshape(y, shape)
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class LayerNormalization(keras.layers.LayerNormalization):
+    """`keras.layers.LayerNormalization` over the last axis through TF's fused batch-norm kernel.
+
+    Same variables, arguments, serialization and results (to float rounding;
+    the tests compare outputs and gradients with the Keras layer), but the
+    statistics and the normalisation of a float32 input are one
+    `FusedBatchNormV3` op (each row of the last axis is a channel of an NCHW
+    batch of one) and its fused gradient, instead of Keras' separate mean,
+    variance, rsqrt and element-wise passes; gamma and beta are applied after
+    it. On the denoising TCN (32 layer norms on [1, frames, 128]) the exported
+    model runs about a third faster on CPU. Anything else (RMS scaling, other
+    axes or dtypes, epsilon under the kernel's 1.001e-5) is Keras' own code.
+    """
+
+    def _fusable(self, inputs):
+        rank = len(inputs.shape)
+        axis = self.axis if isinstance(self.axis, list) else [self.axis]
+        return (keras.backend.backend() == "tensorflow" and not self.rms_scaling and rank >= 2
+                and axis in ([-1], [rank - 1]) and inputs.dtype == tf.float32
+                and self.compute_dtype == "float32" and self.epsilon >= 1.001e-5)
+
+    def call(self, inputs):
+        if not self._fusable(inputs):
+            return super().call(inputs)
+        shape = tf.shape(inputs)
+        rows = tf.size(inputs) // shape[-1]
+        x = tf.reshape(inputs, [1, rows, -1, 1])  # NCHW: one channel per normalised row
+        y = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.ones([rows]), offset=tf.zeros([rows]), mean=tf.zeros([0]),
+            variance=tf.zeros([0]), epsilon=self.epsilon, data_format="NCHW",
+            is_training=True)[0]
+        y = tf.reshape(y, shape)
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        return y
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class PReLU(keras.layers.PReLU):
+    """`keras.layers.PReLU` as `max(x, alpha * x)`, with alpha capped at 1.
+
+    For alpha <= 1 that is the same function (x where x > 0, alpha * x
+    elsewhere) in two element-wise passes instead of Keras' five; the cap
+    keeps it a PReLU for any alpha (above 1 the layer acts as alpha = 1, the
+    identity). On the exported denoising TCN (32 PReLUs on [1, frames, 128];
+    its trained alphas lie in [-0.13, 0.15]) it cuts the real-time factor by
+    about a tenth; the tests compare outputs and gradients with Keras' layer.
+    """
+
+    def call(self, inputs):
+        if keras.backend.backend() != "tensorflow":
+            return super().call(inputs)
+        return tf.maximum(inputs, tf.minimum(self.alpha, 1.0) * inputs)
