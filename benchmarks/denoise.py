@@ -130,9 +130,7 @@ def rebuild_export(r, tail):
     from tfdl.denoise import Denoiser, build_model, export
     from tfdl.export import load
 
-    c = r["config"]
-    fields = {f.name for f in dataclasses.fields(DenoiseConfig)}
-    cfg = DenoiseConfig(**{k: v for k, v in c.items() if k in fields})
+    cfg = DenoiseConfig(**r["config"])  # written by `train_variant` as `dataclasses.asdict`
     model = build_model(cfg, cfg.fft_length // 2 + 1)
     model.load_weights(Path(r["workdir"]) / "checkpoints" / "best.weights.h5")
     x = tf.constant(tail[None], tf.float32)

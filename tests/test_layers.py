@@ -8,14 +8,16 @@ import tensorflow as tf
 from tfdl.layers import BatchNormalization, LayerNormalization, PReLU
 
 
-def _pair(shape, **kwargs):
-    """A Keras layer and ours, built on `shape`, with the same random gamma/beta."""
-    ref, ours = keras.layers.BatchNormalization(**kwargs), BatchNormalization(**kwargs)
+def _pair(shape, ref_cls=keras.layers.BatchNormalization, our_cls=BatchNormalization,
+          scale=1.0, **kwargs):
+    """A Keras layer and ours, built on `shape`, with the same random weights (`scale` times
+    standard normal; variances positive)."""
+    ref, ours = ref_cls(**kwargs), our_cls(**kwargs)
     ref.build(shape)
     ours.build(shape)
     rng = np.random.default_rng(0)
-    for a, b in zip(ref.weights, ours.weights):
-        value = rng.normal(size=a.shape).astype("float32")
+    for a, b in zip(ref.weights, ours.weights, strict=True):
+        value = (scale * rng.normal(size=a.shape)).astype("float32")
         if "variance" in a.name:
             value = np.abs(value) + 0.5
         a.assign(value)
@@ -79,26 +81,9 @@ def test_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded(x), model(x))
 
 
-def _same_weights(ref, ours, shape, scale=1.0):
-    ref.build(shape)
-    ours.build(shape)
-    rng = np.random.default_rng(0)
-    for a, b in zip(ref.weights, ours.weights, strict=True):
-        value = (scale * rng.normal(size=a.shape)).astype("float32")
-        a.assign(value)
-        b.assign(value)
-
-
-def _step(layer, x):
-    with tf.GradientTape() as tape:
-        y = layer(x)
-        loss = tf.reduce_sum(y * tf.sin(y))
-    return y, tape.gradient(loss, [x] + layer.trainable_variables)
-
-
 def _assert_step_matches(ref, ours, x):
-    y_ref, g_ref = _step(ref, x)
-    y, g = _step(ours, x)
+    y_ref, g_ref = _train_step(ref, x)
+    y, g = _train_step(ours, x)
     np.testing.assert_allclose(y, y_ref, atol=1e-5)
     for a, b in zip(g, g_ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(tf.reduce_max(tf.abs(b))))
@@ -112,8 +97,7 @@ def _assert_step_matches(ref, ours, x):
 ])
 def test_layer_norm_matches_keras(shape, kwargs):
     x = tf.Variable(np.random.default_rng(1).normal(3.0, 2.0, shape).astype("float32"))
-    ref, ours = keras.layers.LayerNormalization(**kwargs), LayerNormalization(**kwargs)
-    _same_weights(ref, ours, shape)
+    ref, ours = _pair(shape, keras.layers.LayerNormalization, LayerNormalization, **kwargs)
     _assert_step_matches(ref, ours, x)
 
 
@@ -123,16 +107,16 @@ def test_layer_norm_uses_the_fused_kernel_and_falls_back_elsewhere():
     assert "FusedBatchNormV3" in {op.type for op in graph.get_operations()}
     x = tf.constant(np.random.default_rng(2).normal(size=[4, 5, 6]).astype("float32"))
     for kwargs in (dict(axis=1), dict(rms_scaling=True), dict(epsilon=1e-6)):
-        ref, ours = keras.layers.LayerNormalization(**kwargs), LayerNormalization(**kwargs)
-        _same_weights(ref, ours, x.shape)
+        ref, ours = _pair(x.shape, keras.layers.LayerNormalization, LayerNormalization,
+                          **kwargs)
         np.testing.assert_allclose(ours(x), ref(x), atol=1e-5)
 
 
 def test_prelu_matches_keras_for_alpha_up_to_one_and_caps_above():
     shape = [3, 20, 8]
     x = tf.Variable(np.random.default_rng(3).normal(size=shape).astype("float32"))
-    ref, ours = keras.layers.PReLU(shared_axes=[1]), PReLU(shared_axes=[1])
-    _same_weights(ref, ours, shape, scale=0.4)  # alphas within [-1, 1]
+    ref, ours = _pair(shape, keras.layers.PReLU, PReLU, scale=0.4,  # alphas within [-1, 1]
+                      shared_axes=[1])
     assert float(tf.reduce_max(tf.abs(ours.alpha))) < 1.0
     _assert_step_matches(ref, ours, x)
     ours.alpha.assign(tf.fill(ours.alpha.shape, 3.0))
