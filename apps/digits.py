@@ -68,6 +68,10 @@ flags.DEFINE_bool("speaker_adaptation", None,
                   "(batch-norm statistics re-estimated on half of the speaker's unlabeled "
                   "recordings score the other half, and vice versa); default: the model's "
                   "(on for compact_robust).")
+flags.DEFINE_float("speaker_adversary", None,
+                   "Domain-adversarial training against the training speakers: weight of the "
+                   "reversed gradient from a speaker classifier on the pooled features (0: "
+                   "off; default: the model's, 0.3 for compact_robust).")
 flags.DEFINE_integer("patience", None, "Early-stopping patience in epochs (default: none).")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (smoke runs).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation, splits).")
@@ -104,6 +108,7 @@ def config_from_flags():
                   speed_change=FLAGS.speed_change, microbatches=FLAGS.microbatches,
                   test_speeds=_speeds(FLAGS.test_speeds),
                   speaker_adaptation=FLAGS.speaker_adaptation,
+                  speaker_adversary=FLAGS.speaker_adversary,
                   patience=FLAGS.patience, steps_per_epoch=FLAGS.steps_per_epoch,
                   seed=FLAGS.seed, data_dir=FLAGS.data_dir, workdir=FLAGS.workdir,
                   distribute=FLAGS.distribute, jit_compile=FLAGS.jit_compile)

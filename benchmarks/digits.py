@@ -456,6 +456,8 @@ def table(results):
     if lo:
         folds = ", ".join(f"{s} {v:.1%}" for s, v in lo["fold_accuracy"].items())
         how = " with speaker adaptation" if lo.get("speaker_adaptation") else ""
+        if lo["config"].get("speaker_adversary"):
+            how += (f" and speaker-adversarial training (x{lo['config']['speaker_adversary']:g})")
         rows.append(f"| leave-one-speaker-out mean{how}, `{lo['model']}` ({folds}) | "
                     f"{lo['mean_accuracy']:.1%} | >= 93 % | "
                     f"{'yes' if lo['mean_accuracy'] >= TARGETS['loso'] else 'no'} |")

@@ -141,6 +141,8 @@ def test_bad_inputs_name_the_flag_or_path(app, tiny_fsdd, tmp_path):
         app.run(_cfg(test_speeds=(3.0,), data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--speed_change"):
         app.run(_cfg(speed_change=0.5, data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--speaker_adversary"):
+        app.run(_cfg(speaker_adversary=-0.1, data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--noise_dir"):
         app.run(_cfg(augment=True, noise_dir=str(tmp_path / "nonoise"),
                      data_dir=str(tiny_fsdd), workdir=str(wd)))
@@ -184,6 +186,10 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     assert report["model"] == "compact_robust" and report["num_examples"] == 100
     config = json.loads((wd / "config.json").read_text())
     assert config["val_fraction"] == 0.0 and config["epochs"] == 1
+    # Trained against a speaker classifier over the two speakers; only the digits are served.
+    assert report["speaker_adversary"] == config["speaker_adversary"] > 0
+    history = json.loads((wd / "history.json").read_text())
+    assert {"speaker_loss", "probabilities_accuracy"} <= set(history)
     model = digits.MODELS.build("compact_robust")
     model.load_weights(str(wd / "checkpoints" / "best.weights.h5"))
     speeds = digits.DEFAULTS["compact_robust"]["test_speeds"]
@@ -243,3 +249,5 @@ def test_speaker_split_reports_adapted_and_unadapted_accuracy(app, tiny_fsdd, tm
                              workdir=str(tmp_path / "off"), augment=False, export=False,
                              speaker_adaptation=False, verbose=0))
     assert "unadapted_accuracy" not in off and "speaker_adaptation" not in off
+    # One training speaker: nothing to be adversarial against.
+    assert report["speaker_adversary"] == 0.0

@@ -1,5 +1,6 @@
 """Digit models: golden parameter counts, raw input of any length, adaptation, kwargs."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -196,3 +197,32 @@ def test_adapt_batchnorm_sets_each_layers_input_statistics_in_order():
         np.testing.assert_array_equal(v0, v1)
     with pytest.raises(ValueError, match="empty"):
         digits.adapt_batchnorm(model, ds.take(0))
+
+
+def test_speaker_adversary_adds_a_head_and_leaves_the_model_as_it_is():
+    model = digits.MODELS.build("compact_robust", filters=4, depth=2)
+    n = len(model.weights)
+    trained = digits.speaker_adversary(model, 3, 0.5)
+    assert len(model.weights) == n  # the served model gains no weights
+    x = np.random.default_rng(0).normal(0, 0.1, (2, 8000)).astype("float32")
+    out = trained(x)
+    assert out["speaker"].shape == (2, 3)
+    np.testing.assert_allclose(out["probabilities"], model(x), atol=1e-6)
+    # The speaker loss's gradient reaches the shared layers reversed and scaled (oracle: the
+    # same head on the pooled features without the reversal).
+    y = tf.constant([0, 2])
+    conv = model.get_layer("conv1").kernel
+    pooled = keras.Model(model.inputs, model.get_layer("global_pool").output)
+
+    def grad(logits_fn):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(y, logits_fn(), from_logits=True)
+        return tape.gradient(loss, conv)
+
+    reversed_ = grad(lambda: trained(x)["speaker"])
+    plain = grad(lambda: trained.get_layer("speaker")(
+        trained.get_layer("speaker_hidden")(pooled(x))))
+    assert float(tf.reduce_max(tf.abs(plain))) > 0
+    np.testing.assert_allclose(reversed_, -0.5 * plain, rtol=1e-4, atol=1e-8)
+    with pytest.raises(ValueError, match="num_speakers"):
+        digits.speaker_adversary(model, 1, 0.5)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdl.layers import BatchNormalization, LayerNormalization, PReLU
+from tfdl.layers import BatchNormalization, GradientReversal, LayerNormalization, PReLU
 
 
 def _pair(shape, ref_cls=keras.layers.BatchNormalization, our_cls=BatchNormalization,
@@ -126,11 +126,30 @@ def test_prelu_matches_keras_for_alpha_up_to_one_and_caps_above():
 def test_new_layers_save_and_load(tmp_path):
     inputs = keras.Input((5, 3))
     y = PReLU(shared_axes=[1], name="act")(LayerNormalization(epsilon=1e-4, name="ln")(inputs))
-    model = keras.Model(inputs, y)
+    model = keras.Model(inputs, GradientReversal(0.25, name="rev")(y))
     model.get_layer("act").alpha.assign([[0.1, -0.2, 0.3]])
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert type(loaded.get_layer("ln")) is LayerNormalization
     assert type(loaded.get_layer("act")) is PReLU
+    assert loaded.get_layer("rev").scale == 0.25
     x = np.random.default_rng(4).normal(size=(2, 5, 3)).astype("float32")
     np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_gradient_reversal_is_identity_forward_and_flips_the_gradient():
+    x = tf.constant(np.random.default_rng(5).normal(size=(4, 3)).astype("float32"))
+    dense = keras.layers.Dense(2)
+    for scale in (0.0, 0.3, 2.0):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            plain = tf.reduce_sum(tf.sin(dense(x)))
+            reversed_ = tf.reduce_sum(tf.sin(dense(GradientReversal(scale)(x))))
+        np.testing.assert_array_equal(reversed_, plain)
+        # Only the gradient below the layer flips; the layers above it learn as usual.
+        np.testing.assert_allclose(tape.gradient(reversed_, x), -scale * tape.gradient(plain, x),
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(tape.gradient(reversed_, dense.kernel),
+                                      tape.gradient(plain, dense.kernel))
+    with pytest.raises(ValueError, match="scale must be >= 0"):
+        GradientReversal(-1.0)

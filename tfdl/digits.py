@@ -39,6 +39,7 @@ class Config:
     microbatches: int = None
     test_speeds: tuple = None
     speaker_adaptation: bool = None
+    speaker_adversary: float = None
     patience: int = None
     steps_per_epoch: int = None
     seed: int = 0
@@ -88,6 +89,9 @@ class Config:
         if self.speed_change is None or not 0.0 <= self.speed_change < 0.5:
             raise InputError(f"--speed_change must be in [0, 0.5). Received: "
                              f"--speed_change={self.speed_change}")
+        if self.speaker_adversary is None or not self.speaker_adversary >= 0:
+            raise InputError(f"--speaker_adversary must be >= 0 (0: off). Received: "
+                             f"--speaker_adversary={self.speaker_adversary}")
         if self.noise_volume < 0:
             raise InputError(f"--noise_volume must be >= 0. Received: "
                              f"--noise_volume={self.noise_volume}")
@@ -178,19 +182,31 @@ def effective_microbatches(cfg):
     return max(1, min(cfg.microbatches, os.cpu_count() or 1))
 
 
-def _datasets(cfg, train, val, test, length, sample_rate, augment_fn, microbatches):
+def _datasets(cfg, train, val, test, length, sample_rate, augment_fn, microbatches,
+              speakers=None):
+    """(training, training without augmentation, validation or None, test) datasets.
+
+    With `speakers` (the training speakers, for `speaker_adversary`), the labels of the
+    training and validation sets are `{"probabilities": digit, "speaker": index}`.
+    """
     from tfdl.datasets import fsdd
     from tfdl.pipeline import waveform_dataset
     from tfdl.train import steady_input
 
-    def ds(recs, training):
+    def ds(recs, training, with_speakers=False):
         paths, labels = fsdd.paths_and_labels(recs)
+        if with_speakers:  # one int label through the pipeline, split into two after it
+            labels = [d + 10 * speakers.index(r.speaker) for d, r in zip(labels, recs)]
         out = waveform_dataset(paths, labels, sample_rate=sample_rate, length=length,
                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
                                augment=augment_fn if training else None)
+        if with_speakers:
+            out = out.map(lambda x, y: (x, {"probabilities": y % 10, "speaker": y // 10}))
         return steady_input(out) if training and microbatches > 1 else out
 
-    return (ds(train, True), ds(train, False), ds(val, False) if val else None, ds(test, False))
+    adversary = speakers is not None
+    return (ds(train, True, adversary), ds(train, False),
+            ds(val, False, adversary) if val else None, ds(test, False))
 
 
 ADAPTATION_NOTE = ("AdaBN per test speaker, 2-fold cross-fitted: batch-norm statistics "
@@ -282,11 +298,19 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     with strategy.scope():
         model = MODELS.build(cfg.model)
     microbatches = effective_microbatches(cfg)
-    training.use_microbatches(model, microbatches)
+    # The model trained: `model`, or `model` plus a speaker-adversarial head (sharing its layers).
+    speakers = sorted({r.speaker for r in train})
+    adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
+    trained = model
+    if adversary:
+        with strategy.scope():
+            trained = digits.speaker_adversary(model, len(speakers), cfg.speaker_adversary)
+    training.use_microbatches(trained, microbatches)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = make_augment(cfg, sample_rate)
     train_ds, train_plain, val_ds, test_ds = _datasets(cfg, train, val, test, length,
-                                                       sample_rate, augment_fn, microbatches)
+                                                       sample_rate, augment_fn, microbatches,
+                                                       speakers if adversary else None)
     digits.adapt(model, train_plain)
     steps = -(-len(train) // cfg.batch_size)
     if cfg.steps_per_epoch:
@@ -297,15 +321,25 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
         # Several steps per graph call (Keras' Python work per step paid once per call);
         # one under a distribution strategy.
         spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
-        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], jit_compile=cfg.jit_compile, steps_per_execution=spe)
+        loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
+        if adversary:  # Keras names the digits' metric `probabilities_accuracy`
+            loss = {"probabilities": loss,
+                    "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+            acc = {"probabilities": acc}
+        trained.compile(optimizer=opt, loss=loss, metrics=acc, jit_compile=cfg.jit_compile,
+                        steps_per_execution=spe)
+    adversary_desc = (f"; speaker-adversarial head over {len(speakers)} speakers (gradient "
+                      f"reversal x{cfg.speaker_adversary:g})" if adversary else "")
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
-          f"augment: {augment_desc}; micro-batches per step: {microbatches}")
-    history = training.fit(model, train_ds, val_ds, workdir=workdir, epochs=cfg.epochs,
+          f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary_desc}")
+    history = training.fit(trained, train_ds, val_ds, workdir=workdir, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, patience=cfg.patience,
                            examples_per_epoch=len(train), steps_per_epoch=cfg.steps_per_epoch,
+                           monitor="val_probabilities_accuracy" if adversary else "val_accuracy",
                            verbose=cfg.verbose)
+    if adversary:  # the best checkpoint without the speaker head: it loads into `cfg.model`
+        model.save_weights(str(workdir.checkpoint))
     # Evaluated and exported: the trained model, or its average over playback speeds.
     served = digits.speed_ensemble(model, cfg.test_speeds) if cfg.test_speeds else model
     probs = served.predict(test_ds, verbose=0)
@@ -327,6 +361,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     report["epochs_run"] = len(history.get("loss", []))
     report["trainable_params"] = digits.trainable_params(model)
     report["test_speeds"] = list(cfg.test_speeds)
+    report["speaker_adversary"] = cfg.speaker_adversary if adversary else 0.0
     report["misclassified"] = [{"file": r.path.name, "predicted": int(p)}
                                for r, p in zip(test, y_pred) if p != r.digit]
     if plots:
@@ -344,7 +379,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     hparams = {k: v for k, v in dataclasses.asdict(cfg).items()
                if k in ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer",
                         "schedule", "augment", "speed_change", "microbatches", "seed",
-                        "speaker_adaptation",
+                        "speaker_adaptation", "speaker_adversary",
                         "val_fraction")}
     training.log_hparams(workdir, hparams, {"test_accuracy": report["accuracy"]})
     if cfg.export:

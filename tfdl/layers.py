@@ -106,3 +106,35 @@ class PReLU(keras.layers.PReLU):
         if keras.backend.backend() != "tensorflow":
             return super().call(inputs)
         return tf.maximum(inputs, tf.minimum(self.alpha, 1.0) * inputs)
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class GradientReversal(keras.layers.Layer):
+    """The identity going forward; the gradient times `-scale` going back.
+
+    Ganin and Lempitsky's domain-adversarial training (2015): a classifier of
+    the domain (here: the speaker) trained on features through this layer
+    learns to tell the domains apart, while the network below it receives
+    the opposite gradient and learns features that hide them.
+
+    Args:
+        scale: weight of the reversed gradient (>= 0; 0 stops it).
+    """
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not scale >= 0:
+            raise ValueError(f"scale must be >= 0. Received: scale={scale}")
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        scale = self.scale
+
+        @tf.custom_gradient
+        def reverse(x):
+            return tf.identity(x), lambda g: -scale * g
+
+        return reverse(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
