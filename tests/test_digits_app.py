@@ -203,6 +203,21 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
                                rtol=1e-4, atol=1e-5)
 
 
+def test_speaker_adversary_with_a_validation_split(app, tiny_fsdd, tmp_path):
+    """Any model can train against the speakers; validation labels carry them too, and the
+    best checkpoint (on the digits' validation accuracy) loads into the plain model."""
+    from tfdl.models import digits
+
+    wd = tmp_path / "adversary"
+    report = app.run(app.Config(model="compact", epochs=2, steps_per_epoch=2, batch_size=8,
+                                data_dir=str(tiny_fsdd), workdir=str(wd), augment=False,
+                                speaker_adversary=0.5, export=False, verbose=0))
+    assert report["speaker_adversary"] == 0.5
+    history = json.loads((wd / "history.json").read_text())
+    assert len(history["val_probabilities_accuracy"]) == 2 and len(history["speaker_loss"]) == 2
+    digits.MODELS.build("compact").load_weights(str(wd / "checkpoints" / "best.weights.h5"))
+
+
 def test_speaker_adaptation_scores_each_half_adapted_on_the_other(tiny_fsdd):
     """Cross-fitted AdaBN: each recording's probabilities come from the model adapted on the
     other half of its speaker's recordings (oracle: the same steps by hand), and the

@@ -193,15 +193,17 @@ def _datasets(cfg, train, val, test, length, sample_rate, augment_fn, microbatch
     from tfdl.pipeline import waveform_dataset
     from tfdl.train import steady_input
 
+    n = len(fsdd.LABELS)
+
     def ds(recs, training, with_speakers=False):
         paths, labels = fsdd.paths_and_labels(recs)
         if with_speakers:  # one int label through the pipeline, split into two after it
-            labels = [d + 10 * speakers.index(r.speaker) for d, r in zip(labels, recs)]
+            labels = [d + n * speakers.index(r.speaker) for d, r in zip(labels, recs)]
         out = waveform_dataset(paths, labels, sample_rate=sample_rate, length=length,
                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
                                augment=augment_fn if training else None)
         if with_speakers:
-            out = out.map(lambda x, y: (x, {"probabilities": y % 10, "speaker": y // 10}))
+            out = out.map(lambda x, y: (x, {"probabilities": y % n, "speaker": y // n}))
         return steady_input(out) if training and microbatches > 1 else out
 
     adversary = speakers is not None
