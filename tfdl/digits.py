@@ -297,16 +297,15 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
         val = [train[i] for i in sorted(order[:n_val])]
         train = [train[i] for i in sorted(order[n_val:])]
     sample_rate = fsdd.SAMPLE_RATE
-    with strategy.scope():
-        model = MODELS.build(cfg.model)
-    microbatches = effective_microbatches(cfg)
-    # The model trained: `model`, or `model` plus a speaker-adversarial head (sharing its layers).
     speakers = sorted({r.speaker for r in train})
     adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
-    trained = model
-    if adversary:
-        with strategy.scope():
-            trained = digits.speaker_adversary(model, len(speakers), cfg.speaker_adversary)
+    with strategy.scope():
+        model = MODELS.build(cfg.model)
+        # The model trained: `model`, or `model` plus a speaker-adversarial head (sharing its
+        # layers).
+        trained = (digits.speaker_adversary(model, len(speakers), cfg.speaker_adversary)
+                   if adversary else model)
+    microbatches = effective_microbatches(cfg)
     training.use_microbatches(trained, microbatches)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = make_augment(cfg, sample_rate)
