@@ -63,6 +63,10 @@ flags.DEFINE_list("test_speeds", None,
                   "Test-time augmentation: average the probabilities over these playback "
                   "speeds, in evaluation and in the exported model (e.g. 0.9,1,1.1; empty: "
                   "none; default: the model's).")
+flags.DEFINE_list("test_shifts_ms", None,
+                  "Test-time augmentation: also average over these time shifts (ms of "
+                  "silence put in front of the recording), in evaluation and in the exported "
+                  "model (e.g. 0,20,40,60; empty: none; default: the model's).")
 flags.DEFINE_bool("speaker_adaptation", None,
                   "With --split=speaker or loso: unsupervised adaptation to each test speaker "
                   "(batch-norm statistics re-estimated on half of the speaker's unlabeled "
@@ -87,14 +91,14 @@ flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"],
 flags.DEFINE_string("export_dir", "runs/digits/export", "SavedModel for `predict`.")
 
 
-def _speeds(values):
+def _numbers(flag, values):
     if values is None:
         return None
     try:
         return tuple(float(v) for v in values)
     except ValueError:
-        raise InputError(f"--test_speeds must be a comma-separated list of numbers. "
-                         f"Received: --test_speeds={','.join(values)}") from None
+        raise InputError(f"--{flag} must be a comma-separated list of numbers. "
+                         f"Received: --{flag}={','.join(values)}") from None
 
 
 def config_from_flags():
@@ -106,7 +110,8 @@ def config_from_flags():
                   schedule=FLAGS.schedule, augment=FLAGS.augment, noise_dir=FLAGS.noise_dir,
                   noise_volume=FLAGS.noise_volume, max_shift_ms=FLAGS.max_shift_ms,
                   speed_change=FLAGS.speed_change, microbatches=FLAGS.microbatches,
-                  test_speeds=_speeds(FLAGS.test_speeds),
+                  test_speeds=_numbers("test_speeds", FLAGS.test_speeds),
+                  test_shifts_ms=_numbers("test_shifts_ms", FLAGS.test_shifts_ms),
                   speaker_adaptation=FLAGS.speaker_adaptation,
                   speaker_adversary=FLAGS.speaker_adversary,
                   patience=FLAGS.patience, steps_per_epoch=FLAGS.steps_per_epoch,

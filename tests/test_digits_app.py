@@ -139,6 +139,8 @@ def test_bad_inputs_name_the_flag_or_path(app, tiny_fsdd, tmp_path):
         app.run(_cfg(split="speaker", data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--test_speeds"):
         app.run(_cfg(test_speeds=(3.0,), data_dir=str(tiny_fsdd), workdir=str(wd)))
+    with pytest.raises(InputError, match="--test_shifts_ms"):
+        app.run(_cfg(test_shifts_ms=(-10,), data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--speed_change"):
         app.run(_cfg(speed_change=0.5, data_dir=str(tiny_fsdd), workdir=str(wd)))
     with pytest.raises(InputError, match="--speaker_adversary"):
@@ -193,8 +195,11 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     model = digits.MODELS.build("compact_robust")
     model.load_weights(str(wd / "checkpoints" / "best.weights.h5"))
     speeds = digits.DEFAULTS["compact_robust"]["test_speeds"]
+    shifts = digits.DEFAULTS["compact_robust"]["test_shifts_ms"]
     assert len(speeds) > 1 and report["test_speeds"] == list(speeds)
-    model = digits.speed_ensemble(model, speeds)  # evaluated and exported over speeds
+    assert len(shifts) > 1 and report["test_shifts_ms"] == list(shifts)
+    # Evaluated and exported over speeds and shifts (8 samples per ms at 8 kHz).
+    model = digits.test_time_ensemble(model, speeds, [int(8 * ms) for ms in shifts])
     loaded = export.load(wd / "export")
     x = np.zeros((2, 6000), np.float32)
     x[0, :3000] = sine(700, 3000 / 8000, 8000)  # ends at full amplitude: faded inside

@@ -38,6 +38,7 @@ class Config:
     speed_change: float = None
     microbatches: int = None
     test_speeds: tuple = None
+    test_shifts_ms: tuple = None
     speaker_adaptation: bool = None
     speaker_adversary: float = None
     patience: int = None
@@ -86,6 +87,11 @@ class Config:
                                      for f in speeds):
             raise InputError(f"--test_speeds must be playback speeds in [0.5, 2] (empty: "
                              f"none). Received: --test_speeds={speeds}")
+        shifts = self.test_shifts_ms
+        if shifts is None or not all(isinstance(s, (int, float)) and 0 <= s < 500
+                                     for s in shifts):
+            raise InputError(f"--test_shifts_ms must be delays in [0, 500) ms (empty: none). "
+                             f"Received: --test_shifts_ms={shifts}")
         if self.speed_change is None or not 0.0 <= self.speed_change < 0.5:
             raise InputError(f"--speed_change must be in [0, 0.5). Received: "
                              f"--speed_change={self.speed_change}")
@@ -341,8 +347,12 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                            verbose=cfg.verbose)
     if adversary:  # the best checkpoint without the speaker head: it loads into `cfg.model`
         model.save_weights(str(workdir.checkpoint))
-    # Evaluated and exported: the trained model, or its average over playback speeds.
-    served = digits.speed_ensemble(model, cfg.test_speeds) if cfg.test_speeds else model
+    # Evaluated and exported: the trained model, or its average over playback speeds and
+    # time shifts.
+    served = model
+    if cfg.test_speeds or cfg.test_shifts_ms:
+        shifts = tuple(int(round(ms * sample_rate / 1000)) for ms in cfg.test_shifts_ms)
+        served = digits.test_time_ensemble(model, cfg.test_speeds or (1.0,), shifts or (0,))
     probs = served.predict(test_ds, verbose=0)
     y_true = np.array([r.digit for r in test])
     unadapted_accuracy = float(np.mean(probs.argmax(axis=-1) == y_true))
@@ -362,6 +372,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     report["epochs_run"] = len(history.get("loss", []))
     report["trainable_params"] = digits.trainable_params(model)
     report["test_speeds"] = list(cfg.test_speeds)
+    report["test_shifts_ms"] = list(cfg.test_shifts_ms)
     report["speaker_adversary"] = cfg.speaker_adversary if adversary else 0.0
     report["misclassified"] = [{"file": r.path.name, "predicted": int(p)}
                                for r, p in zip(test, y_pred) if p != r.digit]
