@@ -199,7 +199,7 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     assert len(speeds) > 1 and report["test_speeds"] == list(speeds)
     assert len(shifts) > 1 and report["test_shifts_ms"] == list(shifts)
     # Evaluated and exported over speeds and shifts (8 samples per ms at 8 kHz).
-    model = digits.test_time_ensemble(model, speeds, [int(8 * ms) for ms in shifts])
+    model = digits.tta_ensemble(model, speeds, [int(8 * ms) for ms in shifts])
     loaded = export.load(wd / "export")
     x = np.zeros((2, 6000), np.float32)
     x[0, :3000] = sine(700, 3000 / 8000, 8000)  # ends at full amplitude: faded inside

@@ -153,7 +153,7 @@ def test_compact_robust_saves_and_reloads(tmp_path):
                                                     "log_mel", "relative_level"]
 
 
-def test_test_time_ensemble_averages_the_model_over_speeds_and_shifts(tmp_path):
+def test_tta_ensemble_averages_the_model_over_speeds_and_shifts(tmp_path):
     import keras
 
     from tfdl import augment
@@ -162,21 +162,21 @@ def test_test_time_ensemble_averages_the_model_over_speeds_and_shifts(tmp_path):
     model = digits.MODELS.build("compact_robust", filters=4, depth=2)
     x = np.random.default_rng(6).normal(0, 0.1, (3, 5000)).astype(np.float32)
     speeds, shifts = (0.9, 1.0, 1.1), (0, 160, 7000)  # the last delay cuts the recording
-    ens = digits.test_time_ensemble(model, speeds, shifts)
+    ens = digits.tta_ensemble(model, speeds, shifts)
     expected = np.mean([model(augment.change_speed(
         pad_or_trim(np.pad(x, [(0, 0), (s, 0)]), 8000), f)).numpy()
         for s in shifts for f in speeds], axis=0)
     np.testing.assert_allclose(ens(x).numpy(), expected, atol=1e-6)
-    np.testing.assert_allclose(digits.test_time_ensemble(model)(x).numpy(), model(x).numpy(),
+    np.testing.assert_allclose(digits.tta_ensemble(model)(x).numpy(), model(x).numpy(),
                                atol=1e-6)
     assert digits.trainable_params(ens) == digits.trainable_params(model)  # shared weights
     ens.save(tmp_path / "ens.keras")
     again = keras.models.load_model(tmp_path / "ens.keras")
     np.testing.assert_allclose(again(x).numpy(), ens(x).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="speeds"):
-        digits.test_time_ensemble(model, [])
+        digits.tta_ensemble(model, [])
     with pytest.raises(ValueError, match="shifts"):
-        digits.test_time_ensemble(model, [1.0], [-1])
+        digits.tta_ensemble(model, [1.0], [-1])
 
 
 def test_adapt_batchnorm_sets_each_layers_input_statistics_in_order():

@@ -352,7 +352,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     served = model
     if cfg.test_speeds or cfg.test_shifts_ms:
         shifts = tuple(int(round(ms * sample_rate / 1000)) for ms in cfg.test_shifts_ms)
-        served = digits.test_time_ensemble(model, cfg.test_speeds or (1.0,), shifts or (0,))
+        served = digits.tta_ensemble(model, cfg.test_speeds or (1.0,), shifts or (0,))
     probs = served.predict(test_ds, verbose=0)
     y_true = np.array([r.digit for r in test])
     unadapted_accuracy = float(np.mean(probs.argmax(axis=-1) == y_true))

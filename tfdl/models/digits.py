@@ -69,7 +69,7 @@ DEFAULTS = {
     # LOSO with adaptation: seed 0 93.3 and 92.4 % (two runs), seeds 1/2 91.3/90.9 %, against
     # 91.4/89.8/91.2 % for seeds 0/1/2 without it).
     # Also averaged over four time shifts, 0-60 ms (the same trained folds of three of those
-    # runs: 92.4 -> 93.4, 91.3 -> 91.8, 91.0 -> 91.2 %; eight shifts 0-70 ms: no better).
+    # runs: 92.4 -> 93.4, 91.3 -> 91.8, 90.9 -> 91.2 %; eight shifts 0-70 ms: no better).
     "compact_robust": dict(_TRAIN, learning_rate=3e-3, epochs=20, val_fraction=0.0,
                            speed_change=0.1,
                            test_speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15),
@@ -471,9 +471,9 @@ class Delay(keras.layers.Layer):
         return {**super().get_config(), "samples": self.samples}
 
 
-def test_time_ensemble(model, speeds=(1.0,), shifts=(0,), length=None):
-    """Test-time augmentation: `model`'s probabilities averaged over playback speeds and
-    time shifts.
+def tta_ensemble(model, speeds=(1.0,), shifts=(0,), length=None):
+    """Test-time augmentation (TTA): `model`'s probabilities averaged over playback speeds
+    and time shifts.
 
     Each waveform is delayed by each of `shifts` samples (`Delay`: zeros in front, as
     the training time shift fills them), padded or trimmed to `length` (default: the
@@ -502,7 +502,7 @@ def test_time_ensemble(model, speeds=(1.0,), shifts=(0,), length=None):
         outs += [model(x if f == 1.0 else ChangeSpeed(f, name=f"speed_{j}_{i}")(x))
                  for i, f in enumerate(speeds)]
     probs = outs[0] if len(outs) == 1 else keras.layers.Average(name="mean_probabilities")(outs)
-    return keras.Model(inputs, probs, name=f"{model.name}_test_time_ensemble")
+    return keras.Model(inputs, probs, name=f"{model.name}_tta_ensemble")
 
 
 def speaker_adversary(model, num_speakers, scale, features="global_pool", hidden=64):
