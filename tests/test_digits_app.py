@@ -184,7 +184,8 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     wd = tmp_path / "robust"
     report = app.run(app.Config(model="compact_robust", epochs=1, steps_per_epoch=2,
                                 batch_size=8, data_dir=str(tiny_fsdd), workdir=str(wd),
-                                augment=False, verbose=0))
+                                augment=False, test_speeds=(1.0, 1.1), test_shifts_ms=(0.0, 20.0),
+                                verbose=0))
     assert report["model"] == "compact_robust" and report["num_examples"] == 100
     config = json.loads((wd / "config.json").read_text())
     assert config["val_fraction"] == 0.0 and config["epochs"] == 1
@@ -194,12 +195,12 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     assert {"speaker_loss", "probabilities_accuracy"} <= set(history)
     model = digits.MODELS.build("compact_robust")
     model.load_weights(str(wd / "checkpoints" / "best.weights.h5"))
-    speeds = digits.DEFAULTS["compact_robust"]["test_speeds"]
-    shifts = digits.DEFAULTS["compact_robust"]["test_shifts_ms"]
-    assert len(speeds) > 1 and report["test_speeds"] == list(speeds)
-    assert len(shifts) > 1 and report["test_shifts_ms"] == list(shifts)
-    # Evaluated and exported over speeds and shifts (8 samples per ms at 8 kHz).
-    model = digits.tta_ensemble(model, speeds, [int(8 * ms) for ms in shifts])
+    # Evaluated and exported over speeds and shifts (by default 7 x 4; 2 x 2 here, for
+    # speed; 8 samples per ms at 8 kHz).
+    defaults = digits.DEFAULTS["compact_robust"]
+    assert len(defaults["test_speeds"]) > 1 and len(defaults["test_shifts_ms"]) > 1
+    assert report["test_speeds"] == [1.0, 1.1] and report["test_shifts_ms"] == [0.0, 20.0]
+    model = digits.tta_ensemble(model, [1.0, 1.1], [0, 160])
     loaded = export.load(wd / "export")
     x = np.zeros((2, 6000), np.float32)
     x[0, :3000] = sine(700, 3000 / 8000, 8000)  # ends at full amplitude: faded inside
@@ -260,14 +261,15 @@ def test_speaker_split_reports_adapted_and_unadapted_accuracy(app, tiny_fsdd, tm
     report = app.run(app.Config(model="compact_robust", split="speaker", test_speakers=("ben",),
                                 epochs=1, steps_per_epoch=2, batch_size=8,
                                 data_dir=str(tiny_fsdd), workdir=str(wd), augment=False,
-                                export=False, verbose=0))
+                                test_speeds=(), test_shifts_ms=(), export=False, verbose=0))
     assert report["num_examples"] == 70 and 0.0 <= report["unadapted_accuracy"] <= 1.0
     assert "cross-fitted" in report["speaker_adaptation"]
     assert json.loads((wd / "config.json").read_text())["speaker_adaptation"] is True
     off = app.run(app.Config(model="compact_robust", split="speaker", test_speakers=("ben",),
                              epochs=1, steps_per_epoch=2, batch_size=8, data_dir=str(tiny_fsdd),
                              workdir=str(tmp_path / "off"), augment=False, export=False,
-                             speaker_adaptation=False, verbose=0))
+                             test_speeds=(), test_shifts_ms=(), speaker_adaptation=False,
+                             verbose=0))
     assert "unadapted_accuracy" not in off and "speaker_adaptation" not in off
     # One training speaker: nothing to be adversarial against.
     assert report["speaker_adversary"] == 0.0
