@@ -456,7 +456,7 @@ class ChangeSpeed(keras.layers.Layer):
 class Delay(keras.layers.Layer):
     """Waveforms delayed by `samples` zeros put in front (longer by as much).
 
-    Input shape: `(batch, samples)`; output: `(batch, samples + delay)`.
+    Input shape: `(batch, length)`; output: `(batch, length + samples)`.
     """
 
     def __init__(self, samples, **kwargs):
