@@ -3,6 +3,7 @@ r"""Spoken digits (FSDD): train, evaluate, plot and export a classifier.
     python -m apps.digits --model=batchnorm
     python -m apps.digits --model=compact --split=speaker --test_speakers=george
     python -m apps.digits --model=compact --split=loso          # or --cv
+    python -m apps.digits --model=compact_pair --split=loso     # ours for unseen speakers
     python -m apps.digits predict --export_dir=runs/digits/export FILE.wav ...
 
 Training writes a workdir (default `runs/digits`): config.json, history.json,
@@ -54,7 +55,7 @@ flags.DEFINE_float("max_shift_ms", 100.0, "Maximum random time shift for --augme
 flags.DEFINE_float("speed_change", None,
                    "Speed perturbation for --augment: each training example is played at a "
                    "random speed in [1 - x, 1 + x] (pitch and formants move with it); "
-                   "default: the model's (0.1 for compact_robust, else 0).")
+                   "default: the model's (0.1 for compact_robust/pcen/pair, else 0).")
 flags.DEFINE_integer("microbatches", None,
                      "Split each batch into this many parts trained in parallel on separate "
                      "CPU cores, gradients averaged (default: the model's; 1 on a GPU or "
@@ -71,11 +72,11 @@ flags.DEFINE_bool("speaker_adaptation", None,
                   "With --split=speaker or loso: unsupervised adaptation to each test speaker "
                   "(batch-norm statistics re-estimated on half of the speaker's unlabeled "
                   "recordings score the other half, and vice versa); default: the model's "
-                  "(on for compact_robust).")
+                  "(on for compact_robust/pcen/pair).")
 flags.DEFINE_float("speaker_adversary", None,
                    "Domain-adversarial training against the training speakers: weight of the "
                    "reversed gradient from a speaker classifier on the pooled features (0: "
-                   "off; default: the model's, 0.3 for compact_robust).")
+                   "off; default: the model's, 0.3 for compact_robust/pcen/pair).")
 flags.DEFINE_integer("patience", None, "Early-stopping patience in epochs (default: none).")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (smoke runs).")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation, splits).")

@@ -3,7 +3,7 @@ r"""Spoken-digits benchmark: accuracy, leave-one-speaker-out, training and input
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits                  # everything
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=pipeline,throughput
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=accuracy --models=mfcc
-    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=loso --loso_model=compact_robust
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=loso --loso_model=compact_pair
 
 Parts (each merges its numbers into `benchmarks/results/digits.json`, so they
 can run separately; the Markdown table printed at the end covers all parts
@@ -12,7 +12,7 @@ recorded so far):
         split (takes 0-4 test); targets mfcc >= 99.0 %, batchnorm >= 97 %,
         best >= 99.5 %.
     loso: leave-one-speaker-out mean accuracy of `--loso_model` (target >= 93 %),
-        with the model's default speaker adaptation (`compact_robust`: cross-fitted
+        with the model's default speaker adaptation (`compact_pair`: cross-fitted
         AdaBN on the held-out speaker's unlabeled recordings) and without it
         (the same trained folds, scored before adaptation).
     throughput: training examples/sec at batch 32 of `batchnorm` and `mfcc`
@@ -59,7 +59,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["pipeline", "throughput", "accuracy", "loso"],
                   "Parts to run: pipeline, throughput, accuracy, loso.")
 flags.DEFINE_list("models", ["mfcc", "batchnorm", "compact"], "Models for the accuracy part.")
-flags.DEFINE_string("loso_model", "compact_robust", "Model for the leave-one-speaker-out part.")
+flags.DEFINE_string("loso_model", "compact_pair", "Model for the leave-one-speaker-out part.")
 flags.DEFINE_integer("loso_epochs", None, "Epochs per LOSO fold (default: the model's).")
 flags.DEFINE_integer("throughput_rounds", 5, "Timed rounds (PyTorch, then Keras) per network "
                      "and thread count in the throughput part.")

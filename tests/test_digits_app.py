@@ -256,6 +256,31 @@ def test_speaker_adaptation_scores_each_half_adapted_on_the_other(tiny_fsdd):
     np.testing.assert_allclose(probs[half], model.predict(ds(half), verbose=0), atol=1e-5)
 
 
+def test_compact_pair_trains_each_member_and_exports_their_mean(app, tiny_fsdd, tmp_path):
+    """The pair trains its two networks one after the other (each its own sub-workdir and
+    history), adapts both to the held-out speaker, and exports the mean of the two."""
+    from tfdl import export
+    from tfdl.models import digits
+
+    wd = tmp_path / "pair"
+    report = app.run(app.Config(model="compact_pair", split="speaker", test_speakers=("ben",),
+                                epochs=1, steps_per_epoch=2, batch_size=8,
+                                data_dir=str(tiny_fsdd), workdir=str(wd), augment=False,
+                                test_speeds=(), test_shifts_ms=(), verbose=0))
+    assert set(report["members"]) == {"compact_robust", "compact_pcen"}
+    assert report["num_examples"] == 70 and "unadapted_accuracy" in report
+    history = json.loads((wd / "history.json").read_text())
+    assert len(history["compact_robust:loss"]) == len(history["compact_pcen:loss"]) == 1
+    for name in report["members"]:
+        digits.MODELS.build(name).load_weights(str(wd / name / "checkpoints" / "best.weights.h5"))
+    model = digits.MODELS.build("compact_pair")
+    model.load_weights(str(wd / "checkpoints" / "best.weights.h5"))
+    loaded = export.load(wd / "export")
+    x = 0.3 * sine(500, 0.5, 8000)[None].astype(np.float32)
+    np.testing.assert_allclose(loaded.serve(x)["probabilities"].numpy(), model(x).numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_speaker_split_reports_adapted_and_unadapted_accuracy(app, tiny_fsdd, tmp_path):
     wd = tmp_path / "adapted"
     report = app.run(app.Config(model="compact_robust", split="speaker", test_speakers=("ben",),

@@ -17,6 +17,8 @@ GOLDEN = {
     "compact": (98_682, 99_243),
     "compact_rel": (98_682, 99_243),
     "compact_robust": (391_402, 392_907),
+    "compact_pcen": (391_466, 392_971),
+    "compact_pair": (782_868, 785_878),
 }
 
 
@@ -177,6 +179,47 @@ def test_tta_ensemble_averages_the_model_over_speeds_and_shifts(tmp_path):
         digits.tta_ensemble(model, [])
     with pytest.raises(ValueError, match="shifts"):
         digits.tta_ensemble(model, [1.0], [-1])
+
+
+def test_pcen_matches_a_recursive_numpy_oracle(tmp_path):
+    layer = digits.PCEN(floor=10.0, smooth=0.05, alpha=0.9, delta=2.0, root=0.5, eps=1e-6)
+    x = np.random.default_rng(8).normal(-3, 2, (2, 30, 4)).astype(np.float32)
+    got = layer(x).numpy()
+    e = np.exp(np.maximum(x - x.max(axis=(1, 2), keepdims=True), -10.0)).astype(np.float64)
+    m, prev = np.zeros_like(e), e[:, 0]
+    for t in range(e.shape[1]):
+        prev = 0.95 * prev + 0.05 * e[:, t]
+        m[:, t] = prev
+    np.testing.assert_allclose(got, (e / (1e-6 + m) ** 0.9 + 2.0) ** 0.5 - 2.0 ** 0.5,
+                               rtol=1e-4, atol=1e-6)
+    assert len(layer.trainable_weights) == 4  # smooth, alpha, delta, root per band
+    with pytest.raises(ValueError, match="smooth"):
+        digits.PCEN(smooth=0)
+    with pytest.raises(ValueError, match="pcen"):
+        digits.MODELS.build("compact", relative_level=True, pcen=True)
+
+
+def test_compact_pair_averages_its_members_and_adapts_them_all(tmp_path):
+    import keras
+
+    pair = digits.MODELS.build("compact_pair", filters=4, depth=2)
+    robust, pcen = digits.members(pair)
+    assert (robust.name, pcen.name) == ("compact_robust", "compact_pcen")
+    assert digits.members(robust) == [robust]
+    x = np.random.default_rng(9).normal(0, 0.1, (3, 5000)).astype(np.float32)
+    np.testing.assert_allclose(pair(x).numpy(), (robust(x).numpy() + pcen(x).numpy()) / 2,
+                               atol=1e-6)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(2)
+    assert digits.adapt(pair, ds) == 2  # each member's Normalization
+    assert digits.adapt_batchnorm(pair, ds) == 6  # 3 batch-norm layers per member
+    bn = pcen.get_layer("conv1_bn")
+    f = keras.Model(pcen.inputs, bn.input)(x, training=False).numpy().reshape(-1, 4)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), f.mean(0), rtol=1e-4, atol=1e-5)
+    pair.save(tmp_path / "pair.keras")
+    again = keras.models.load_model(tmp_path / "pair.keras")
+    np.testing.assert_allclose(again(x).numpy(), pair(x).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="members"):
+        digits.MODELS.build("compact_pair", members=("compact_robust",))
 
 
 def test_adapt_batchnorm_sets_each_layers_input_statistics_in_order():

@@ -222,6 +222,21 @@ ADAPTATION_NOTE = ("AdaBN per test speaker, 2-fold cross-fitted: batch-norm stat
                    "other half, and vice versa")
 
 
+def _pair_history(histories):
+    """One history of an ensemble's members: `{member}:{key}` (`val_{member}:{key}` for
+    validation keys) per member, and the pair's training time and throughput (each
+    example passes through every member)."""
+    out = {}
+    for name, h in histories.items():
+        for k, v in h.items():
+            if isinstance(v, list):
+                out[f"val_{name}:{k[4:]}" if k.startswith("val_") else f"{name}:{k}"] = v
+    out["train_seconds"] = sum(h["train_seconds"] for h in histories.values())
+    out["steady_examples_per_sec"] = 1.0 / sum(1.0 / h["steady_examples_per_sec"]
+                                               for h in histories.values())
+    return out
+
+
 def speaker_adapted_predictions(model, served, test, unadapted, batch_size, length,
                                 sample_rate):
     """Probabilities of `test` with unsupervised speaker adaptation, never adapted on the
@@ -292,6 +307,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     from tfdl import audio, export, features, metrics, plots as plotting, train as training
     from tfdl.datasets import fsdd
     from tfdl.models import digits
+    from tfdl.workdir import Workdir
 
     keras.utils.set_random_seed(cfg.seed)
     strategy = strategy or tf.distribute.get_strategy()
@@ -307,46 +323,59 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
     with strategy.scope():
         model = MODELS.build(cfg.model)
-        # The model trained: `model`, or `model` plus a speaker-adversarial head (sharing its
-        # layers).
-        trained = (digits.speaker_adversary(model, len(speakers), cfg.speaker_adversary)
-                   if adversary else model)
+    nets = digits.members(model)
     microbatches = effective_microbatches(cfg)
-    training.use_microbatches(trained, microbatches)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = make_augment(cfg, sample_rate)
     train_ds, train_plain, val_ds, test_ds = _datasets(cfg, train, val, test, length,
                                                        sample_rate, augment_fn, microbatches,
                                                        speakers if adversary else None)
-    digits.adapt(model, train_plain)
     steps = -(-len(train) // cfg.batch_size)
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
-    with strategy.scope():
-        opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
-                                      decay_steps=steps * cfg.epochs)
-        # Several steps per graph call (Keras' Python work per step paid once per call);
-        # one under a distribution strategy.
-        spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
-        loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
-        if adversary:  # Keras names the digits' metric `probabilities_accuracy`
-            loss = {"probabilities": loss,
-                    "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
-            acc = {"probabilities": acc}
-        trained.compile(optimizer=opt, loss=loss, metrics=acc, jit_compile=cfg.jit_compile,
-                        steps_per_execution=spe)
     adversary_desc = (f"; speaker-adversarial head over {len(speakers)} speakers (gradient "
                       f"reversal x{cfg.speaker_adversary:g})" if adversary else "")
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
           f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary_desc}")
-    history = training.fit(trained, train_ds, val_ds, workdir=workdir, epochs=cfg.epochs,
-                           batch_size=cfg.batch_size, patience=cfg.patience,
-                           examples_per_epoch=len(train), steps_per_epoch=cfg.steps_per_epoch,
-                           monitor="val_probabilities_accuracy" if adversary else "val_accuracy",
-                           verbose=cfg.verbose)
-    if adversary:  # the best checkpoint without the speaker head: it loads into `cfg.model`
+    # An ensemble model (`compact_pair`) trains its member networks one after the other,
+    # each with its own loss, optimizer and sub-workdir; a single model is its own member.
+    histories = {}
+    for net in nets:
+        net_wd = workdir if net is model else Workdir(workdir.path(net.name))
+        if net is not model:
+            print(f"-- member {net.name}: {digits.trainable_params(net):,} trainable parameters")
+        with strategy.scope():
+            # What trains: `net`, or `net` plus a speaker-adversarial head (sharing its layers).
+            trained = (digits.speaker_adversary(net, len(speakers), cfg.speaker_adversary)
+                       if adversary else net)
+        training.use_microbatches(trained, microbatches)
+        digits.adapt(net, train_plain)
+        with strategy.scope():
+            opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
+                                          decay_steps=steps * cfg.epochs)
+            # Several steps per graph call (Keras' Python work per step paid once per call);
+            # one under a distribution strategy.
+            spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
+            loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
+            if adversary:  # Keras names the digits' metric `probabilities_accuracy`
+                loss = {"probabilities": loss,
+                        "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+                acc = {"probabilities": acc}
+            trained.compile(optimizer=opt, loss=loss, metrics=acc, jit_compile=cfg.jit_compile,
+                            steps_per_execution=spe)
+        histories[net.name] = training.fit(
+            trained, train_ds, val_ds, workdir=net_wd, epochs=cfg.epochs,
+            batch_size=cfg.batch_size, patience=cfg.patience, examples_per_epoch=len(train),
+            steps_per_epoch=cfg.steps_per_epoch,
+            monitor="val_probabilities_accuracy" if adversary else "val_accuracy",
+            verbose=cfg.verbose)
+        if adversary:  # the best checkpoint without the speaker head: it loads into `net`
+            net.save_weights(str(net_wd.checkpoint))
+    history = histories[model.name] if len(nets) == 1 else _pair_history(histories)
+    if len(nets) > 1:
         model.save_weights(str(workdir.checkpoint))
+        workdir.write_json("history.json", history)
     # Evaluated and exported: the trained model, or its average over playback speeds and
     # time shifts.
     served = model
@@ -369,8 +398,12 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     report["split"] = cfg.split
     report["examples_per_sec"] = history["steady_examples_per_sec"]
     report["train_seconds"] = history["train_seconds"]
-    report["epochs_run"] = len(history.get("loss", []))
+    report["epochs_run"] = max(len(h.get("loss", [])) for h in histories.values())
     report["trainable_params"] = digits.trainable_params(model)
+    if len(nets) > 1:
+        report["members"] = {net.name: {"trainable_params": digits.trainable_params(net),
+                                        "train_seconds": histories[net.name]["train_seconds"]}
+                             for net in nets}
     report["test_speeds"] = list(cfg.test_speeds)
     report["test_shifts_ms"] = list(cfg.test_shifts_ms)
     report["speaker_adversary"] = cfg.speaker_adversary if adversary else 0.0
@@ -482,7 +515,8 @@ def run(cfg):
         rows.append(("SavedModel", str(wd.export)))
         rows.append(("predict", f"python -m apps.digits predict --export_dir={wd.export} "
                                 f"FILE.wav"))
-    rows.append(("TensorBoard", f"tensorboard --logdir {wd.tensorboard if folds is None else wd.root}"))
+    one_log = folds is None and "members" not in report  # else logs in sub-folders
+    rows.append(("TensorBoard", f"tensorboard --logdir {wd.tensorboard if one_log else wd.root}"))
     cli.summary("spoken digits: done", rows)
     return report
 
