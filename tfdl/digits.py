@@ -222,9 +222,9 @@ ADAPTATION_NOTE = ("AdaBN per test speaker, 2-fold cross-fitted: batch-norm stat
                    "other half, and vice versa")
 
 
-def _pair_history(histories):
+def _members_history(histories):
     """One history of an ensemble's members: `{member}:{key}` (`val_{member}:{key}` for
-    validation keys) per member, and the pair's training time and throughput (each
+    validation keys) per member, and the ensemble's training time and throughput (each
     example passes through every member)."""
     out = {}
     for name, h in histories.items():
@@ -372,7 +372,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
             verbose=cfg.verbose)
         if adversary:  # the best checkpoint without the speaker head: it loads into `net`
             net.save_weights(str(net_wd.checkpoint))
-    history = histories[model.name] if len(nets) == 1 else _pair_history(histories)
+    history = histories[model.name] if len(nets) == 1 else _members_history(histories)
     if len(nets) > 1:
         model.save_weights(str(workdir.checkpoint))
         workdir.write_json("history.json", history)
