@@ -181,7 +181,7 @@ def test_tta_ensemble_averages_the_model_over_speeds_and_shifts(tmp_path):
         digits.tta_ensemble(model, [1.0], [-1])
 
 
-def test_pcen_matches_a_recursive_numpy_oracle(tmp_path):
+def test_pcen_matches_a_recursive_numpy_oracle():
     layer = digits.PCEN(floor=10.0, smooth=0.05, alpha=0.9, delta=2.0, root=0.5, eps=1e-6)
     x = np.random.default_rng(8).normal(-3, 2, (2, 30, 4)).astype(np.float32)
     got = layer(x).numpy()
