@@ -228,6 +228,12 @@ def mfcc(*, num_classes=10, length=6000, sample_rate=SAMPLE_RATE, num_coefficien
     return keras.Model(inputs, outputs, name=name)
 
 
+def _relative_log(x, floor):
+    """`x - max(x)` over all but the batch axis, floored at `-floor`."""
+    peak = tf.reduce_max(x, axis=tf.range(1, tf.rank(x)), keepdims=True)
+    return tf.maximum(x - peak, -floor)
+
+
 @keras.saving.register_keras_serializable(package="tfdl")
 class RelativeLog(keras.layers.Layer):
     """A log spectrogram relative to its own maximum, floored: gain invariance per recording.
@@ -247,8 +253,7 @@ class RelativeLog(keras.layers.Layer):
         self.floor = float(floor)
 
     def call(self, x):
-        peak = tf.reduce_max(x, axis=tf.range(1, tf.rank(x)), keepdims=True)
-        return tf.maximum(x - peak, -self.floor)
+        return _relative_log(x, self.floor)
 
     def get_config(self):
         return {**super().get_config(), "floor": self.floor}
@@ -292,8 +297,7 @@ class PCEN(keras.layers.Layer):
         self.log_root = log_param("root", self.root)
 
     def call(self, x):
-        peak = tf.reduce_max(x, axis=[1, 2], keepdims=True)
-        e = tf.exp(tf.maximum(x - peak, -self.floor))
+        e = tf.exp(_relative_log(x, self.floor))
         s = tf.clip_by_value(tf.exp(self.log_smooth), 1e-3, 1.0)
         alpha = tf.minimum(tf.exp(self.log_alpha), 1.0)
         delta, r = tf.exp(self.log_delta), tf.exp(self.log_root)
