@@ -338,8 +338,16 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
     print(f"{cfg.model}: {digits.trainable_params(model):,} trainable parameters; "
           f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
           f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary_desc}")
+    # Several steps per graph call (Keras' Python work per step paid once per call); one
+    # under a distribution strategy.
+    spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
+    loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
+    if adversary:  # Keras names the digits' metric `probabilities_accuracy`
+        loss = {"probabilities": loss,
+                "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+        acc = {"probabilities": acc}
     # An ensemble model (`compact_pair`) trains its member networks one after the other,
-    # each with its own loss, optimizer and sub-workdir; a single model is its own member.
+    # each with its own optimizer and sub-workdir; a single model is its own member.
     histories = {}
     for net in nets:
         net_wd = workdir if net is model else Workdir(workdir.path(net.name))
@@ -354,14 +362,6 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
         with strategy.scope():
             opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
                                           decay_steps=steps * cfg.epochs)
-            # Several steps per graph call (Keras' Python work per step paid once per call);
-            # one under a distribution strategy.
-            spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
-            loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
-            if adversary:  # Keras names the digits' metric `probabilities_accuracy`
-                loss = {"probabilities": loss,
-                        "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
-                acc = {"probabilities": acc}
             trained.compile(optimizer=opt, loss=loss, metrics=acc, jit_compile=cfg.jit_compile,
                             steps_per_execution=spe)
         histories[net.name] = training.fit(
