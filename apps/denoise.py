@@ -77,6 +77,10 @@ flags.DEFINE_float("remix", D.remix,
                    "Probability that a training crop gets noise from elsewhere in the pair.")
 flags.DEFINE_float("noise_gain_db", D.noise_gain_db,
                    "Random gain in +-dB on the training crops' noise (0: off).")
+flags.DEFINE_float("noise_gain_offset_db", D.noise_gain_offset_db,
+                   "Centre of that noise gain (> 0: louder noise, lower input SNRs).")
+flags.DEFINE_bool("noise_flip", D.noise_flip,
+                  "Time-reverse and negate each training crop's noise, each with p = 1/2.")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")

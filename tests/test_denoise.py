@@ -177,6 +177,28 @@ def test_chunk_dataset_crops_and_remix():
     assert np.abs(yb).max() > 0  # the clean crops are speech, not the silent padding
 
 
+def test_chunk_dataset_noise_offset_and_flips():
+    clean = _speechy(1.5)
+    ramp = 0.05 + 0.05 * np.arange(len(clean)) / len(clean)  # positive, rising noise
+
+    def noises(**kw):
+        ds = denoise.chunk_dataset(clean, clean + ramp, chunk_frames=4, batch_size=64,
+                                   fft_length=256, frame_step=128, seed=0,
+                                   crops_per_epoch=64, **kw)
+        xb, yb = next(iter(ds))
+        d = denoise.features.inverse_stft(tf.complex(*tf.unstack(xb - yb, axis=-1)), 256, 128)
+        return d.numpy()[:, 128:-128]  # away from the crop's edges
+
+    d = noises(noise_gain_offset_db=6.0)
+    # A fixed +6 dB gain doubles the noise (and its slope); no flips: positive and rising.
+    slopes = np.polyfit(np.arange(d.shape[1]), d.T, 1)[0]
+    np.testing.assert_allclose(slopes, 2 * 0.05 / len(clean), rtol=0.02)
+    assert np.all(d.mean(axis=1) > 0)
+    d = noises(noise_flip=True)
+    signs = {(m > 0, r > 0) for m, r in zip(d.mean(axis=1), d[:, -1] - d[:, 0])}
+    assert signs == {(True, True), (True, False), (False, True), (False, False)}
+
+
 def test_denoiser_export_parity_and_short_input(tmp_path):
     model = _tiny("fc_crm")
     den = denoise.Denoiser(model, griffin_lim=2)

@@ -100,6 +100,8 @@ class DenoiseConfig:
     griffin_lim: int = 0
     remix: float = 0.5
     noise_gain_db: float = 6.0
+    noise_gain_offset_db: float = 0.0
+    noise_flip: bool = False
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -349,7 +351,8 @@ def default_crops(frames, chunk_frames, batch_size):
 
 
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
-                  seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0):
+                  seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
+                  noise_gain_offset_db=0.0, noise_flip=False):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -370,6 +373,10 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         gain_db: random gain in [-gain_db, gain_db] on both noisy and clean.
         noise_gain_db: random gain in [-noise_gain_db, noise_gain_db] on the
             noise alone (other input SNRs than the recording's).
+        noise_gain_offset_db: centre of that range (> 0: louder noise, lower
+            input SNRs than the recording's).
+        noise_flip: time-reverse and negate the noise crop, each with
+            probability 1/2 (four noises from one).
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -395,8 +402,13 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         u = tf.cast(tf.math.floormod(seeds[2], 1 << 20), tf.float32) / float(1 << 20)
         b = tf.where(u < remix, b, a)
         sc, nc = s[a:a + length], v[b:b + length]
-        if noise_gain_db:
-            nc = nc * 10.0 ** (tf.random.uniform([], -noise_gain_db, noise_gain_db) / 20.0)
+        if noise_flip:
+            flips = tf.random.uniform([2]) < 0.5
+            nc = tf.where(flips[0], tf.reverse(nc, [0]), nc)
+            nc = tf.where(flips[1], -nc, nc)
+        if noise_gain_db or noise_gain_offset_db:
+            db = noise_gain_offset_db + tf.random.uniform([], -noise_gain_db, noise_gain_db)
+            nc = nc * 10.0 ** (db / 20.0)
         if gain_db:
             g = 10.0 ** (tf.random.uniform([], -gain_db, gain_db) / 20.0)
             sc, nc = sc * g, nc * g
@@ -617,7 +629,9 @@ def run(cfg, verbose="auto"):
     adapt_normalisation(model, xtr)
     train_ds = chunk_dataset(clean_tr, noisy_tr, cfg.chunk_frames, cfg.batch_size, fl, fs,
                              cfg.seed, remix=cfg.remix, gain_db=cfg.gain_db,
-                             noise_gain_db=cfg.noise_gain_db)
+                             noise_gain_db=cfg.noise_gain_db,
+                             noise_gain_offset_db=cfg.noise_gain_offset_db,
+                             noise_flip=cfg.noise_flip)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
