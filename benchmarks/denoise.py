@@ -61,7 +61,7 @@ VARIANTS = {
     "tcn_complex_mask": dict(model="tcn_crm", fft_length=128, frame_step=32, chunk_frames=500,
                              batch_size=8, loss="nsr", clipnorm=5.0, epochs=180, patience=0,
                              remix=1.0),
-    # The complex-mask TCN with 192-wide blocks (0.44 M parameters) and the training
+    # The complex-mask TCN with 192-wide blocks (0.45 M parameters) and the training
     # crops' noise time-reversed and negated at random (`--noise_flip`).
     "tcn_complex_mask_wide": dict(model="tcn_crm", fft_length=128, frame_step=32,
                                   chunk_frames=500, batch_size=8, loss="nsr", clipnorm=5.0,

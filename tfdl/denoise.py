@@ -18,8 +18,8 @@ Layout of a run (`run(config)`):
    probability `remix` its noise, noisy - clean, comes from elsewhere in the
    training part; the crop's noise gets a random gain (`noise_gain_db`, centred
    on `noise_gain_offset_db`) and, with `noise_flip`, is time-reversed and
-   negated at random: `chunk_dataset`); every model maps noisy real/imag STFT frames to a
-   clean real/imag estimate (`tfdl.models.denoise`). Losses: "magnitude" (MSE
+   negated at random: `chunk_dataset`); every model maps noisy real/imag STFT
+   frames to a clean real/imag estimate (`tfdl.models.denoise`). Losses: "magnitude" (MSE
    of magnitudes, the course's), "spectrum" (MSE of real/imag; the default for
    `fc`/`fc_crm`: with the noisy phase it is the phase-sensitive approximation),
    "nsr" (error energy over signal energy of the batch's inverse-STFT waveforms,
