@@ -34,6 +34,9 @@ from absl import app, flags, logging
 from tfdl.denoise import DenoiseConfig, run
 
 FLAGS = flags.FLAGS
+# The TCN variants' STFT and training recipe (see the comment above "tcn").
+TCN_RECIPE = dict(fft_length=128, frame_step=32, chunk_frames=500, batch_size=8, loss="nsr",
+                  clipnorm=5.0, epochs=180, patience=0, remix=1.0)
 VARIANTS = {
     # The course's model: magnitude mask with the noisy phase, trained with the default
     # phase-sensitive (real/imag spectrum) MSE ...
@@ -56,17 +59,11 @@ VARIANTS = {
     # error (`--loss=nsr`), gradient norm clipped at 5: magnitude mask with the noisy
     # phase, and the complex ratio mask. With 90 epochs and half the crops re-mixed they
     # gave 14.27 and 14.16 dB; on a 256/64 STFT (250-frame crops) 13.51 and 13.35 dB.
-    "tcn": dict(model="tcn", fft_length=128, frame_step=32, chunk_frames=500, batch_size=8,
-                loss="nsr", clipnorm=5.0, epochs=180, patience=0, remix=1.0),
-    "tcn_complex_mask": dict(model="tcn_crm", fft_length=128, frame_step=32, chunk_frames=500,
-                             batch_size=8, loss="nsr", clipnorm=5.0, epochs=180, patience=0,
-                             remix=1.0),
+    "tcn": dict(TCN_RECIPE, model="tcn"),
+    "tcn_complex_mask": dict(TCN_RECIPE, model="tcn_crm"),
     # The complex-mask TCN with 192-wide blocks (0.45 M parameters) and the training
     # crops' noise time-reversed and negated at random (`--noise_flip`).
-    "tcn_complex_mask_wide": dict(model="tcn_crm", fft_length=128, frame_step=32,
-                                  chunk_frames=500, batch_size=8, loss="nsr", clipnorm=5.0,
-                                  epochs=180, patience=0, remix=1.0, hidden=192,
-                                  noise_flip=True),
+    "tcn_complex_mask_wide": dict(TCN_RECIPE, model="tcn_crm", hidden=192, noise_flip=True),
 }
 flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run: {', '.join(VARIANTS)}.")
 flags.DEFINE_integer("epochs", None, "Maximum epochs per variant (default: the variant's, "
@@ -169,6 +166,11 @@ def train_variant(name):
     return r
 
 
+def saved_results(out):
+    """The variants already in the JSON file `out` (none if it does not exist)."""
+    return json.loads(out.read_text())["variants"] if out.exists() else {}
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # SavedModel writing logs at INFO.
@@ -177,7 +179,7 @@ def main(argv):
         raise SystemExit(f"error: unknown --variants {sorted(unknown)}; choose from "
                          f"{', '.join(VARIANTS)}")
     out = Path(FLAGS.out)
-    results = json.loads(out.read_text())["variants"] if out.exists() else {}
+    results = saved_results(out)
     from tfdl.workdir import write_json
 
     for name in FLAGS.variants:
@@ -189,7 +191,7 @@ def main(argv):
         else:
             result = train_variant(name)
         # Re-read before writing: another invocation (other variants) may have written.
-        results = json.loads(out.read_text())["variants"] if out.exists() else {}
+        results = saved_results(out)
         results[name] = result
         write_json(out, {"targets": TARGETS, "cpus": os.cpu_count(), "variants": results})
     print(f"\nresults: {out}\n")
