@@ -199,6 +199,26 @@ def test_chunk_dataset_noise_offset_and_flips():
     assert signs == {(True, True), (True, False), (False, True), (False, False)}
 
 
+def test_speed_change_and_speech_speed_crops():
+    tone = sine(500, 1.0, RATE)
+    fast = denoise.speed_change(tone, 1.25)
+    assert len(fast) == 12800 and fast.dtype == np.float32
+    peak = np.abs(np.fft.rfft(fast[1000:-1000] * np.hanning(10800))).argmax()
+    assert abs(peak * RATE / 10800 - 625) < 2  # 1.25 x 500 Hz
+    # Crops of a 500 Hz tone with speech_speed=0.2 hold 400, 500 and 600 Hz, all three;
+    # the noise (a constant) is the recording's.
+    ds = denoise.chunk_dataset(tone, tone + 0.01, chunk_frames=4, batch_size=60,
+                               fft_length=256, frame_step=128, seed=0, crops_per_epoch=60,
+                               speech_speed=0.2)
+    xb, yb = next(iter(ds))
+    mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
+    freqs = np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5
+    assert set(freqs) == {375.0, 500.0, 625.0}  # nearest bins of 400, 500, 600 Hz
+    np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
+    with pytest.raises(InputError, match="--speech_speed"):
+        denoise.DenoiseConfig(speech_speed=0.5).validate()
+
+
 def test_denoiser_export_parity_and_short_input(tmp_path):
     model = _tiny("fc_crm")
     den = denoise.Denoiser(model, griffin_lim=2)

@@ -18,7 +18,8 @@ Layout of a run (`run(config)`):
    probability `remix` its noise, noisy - clean, comes from elsewhere in the
    training part; the crop's noise gets a random gain (`noise_gain_db`, centred
    on `noise_gain_offset_db`) and, with `noise_flip`, is time-reversed and
-   negated at random: `chunk_dataset`); every model maps noisy real/imag STFT
+   negated at random; with `speech_speed`, the crop's speech may come from a copy
+   of the clean training audio played faster or slower: `chunk_dataset`); every model maps noisy real/imag STFT
    frames to a clean real/imag estimate (`tfdl.models.denoise`). Losses: "magnitude" (MSE
    of magnitudes, the course's), "spectrum" (MSE of real/imag; the default for
    `fc`/`fc_crm`: with the noisy phase it is the phase-sensitive approximation),
@@ -104,6 +105,7 @@ class DenoiseConfig:
     noise_gain_db: float = 6.0
     noise_gain_offset_db: float = 0.0
     noise_flip: bool = False
+    speech_speed: float = 0.0
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -155,6 +157,8 @@ class DenoiseConfig:
             bad("schedule", f"must be one of {', '.join(SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
             bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+        if not 0 <= self.speech_speed < 0.5:
+            bad("speech_speed", "must be in [0, 0.5)")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
                      "noise_gain_db", "max_seconds", "clipnorm"):
             if getattr(self, name) < 0:
@@ -354,7 +358,7 @@ def default_crops(frames, chunk_frames, batch_size):
 
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
                   seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
-                  noise_gain_offset_db=0.0, noise_flip=False):
+                  noise_gain_offset_db=0.0, noise_flip=False, speech_speed=0.0):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -379,6 +383,11 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
             input SNRs than the recording's).
         noise_flip: time-reverse and negate the noise crop, each with
             probability 1/2 (four noises from one).
+        speech_speed: speed perturbation of the speech (0: off). Each crop's
+            speech comes, with equal probability, from the clean audio or from
+            it resampled to play at 1 - speech_speed or 1 + speech_speed times
+            the speed (pitch and tempo change together); such crops always
+            get noise from elsewhere, whatever `remix`.
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -390,20 +399,28 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     chunk = int(min(chunk_frames, frames))
     length = (chunk - 1) * frame_step + fft_length
     count = crops_per_epoch or default_crops(frames, chunk_frames, batch_size)
-    s = tf.constant(np.asarray(clean, np.float32))
-    v = tf.constant(np.asarray(noisy, np.float32) - np.asarray(clean, np.float32))
+    clean = np.asarray(clean, np.float32)
+    v = tf.constant(np.asarray(noisy, np.float32) - clean)
     starts = n - length + 1
+    # The speech copies, end to end: offsets and number of crop starts of each.
+    copies = [clean] + [speed_change(clean, f) for f in
+                        ((1 - speech_speed, 1 + speech_speed) if speech_speed else ())]
+    copies = [c for c in copies if len(c) >= length]
+    s = tf.constant(np.concatenate(copies))
+    offsets = tf.constant(np.cumsum([0] + [len(c) for c in copies[:-1]]), tf.int32)
+    copy_starts = tf.constant([len(c) - length + 1 for c in copies], tf.int32)
 
     def ri(wave):
         z = features.stft(wave, fft_length, frame_step, fft_length)
         return tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)
 
     def crop(seeds):
-        a = tf.cast(tf.math.floormod(seeds[0], starts), tf.int32)
+        k = tf.random.uniform([], 0, len(copies), tf.int32) if len(copies) > 1 else 0
+        a = tf.cast(tf.math.floormod(seeds[0], tf.cast(copy_starts[k], tf.int64)), tf.int32)
         b = tf.cast(tf.math.floormod(seeds[1], starts), tf.int32)
         u = tf.cast(tf.math.floormod(seeds[2], 1 << 20), tf.float32) / float(1 << 20)
-        b = tf.where(u < remix, b, a)
-        sc, nc = s[a:a + length], v[b:b + length]
+        b = tf.where((u < remix) | (k > 0), b, a)
+        sc, nc = s[offsets[k] + a:offsets[k] + a + length], v[b:b + length]
         if noise_flip:
             flips = tf.random.uniform([2]) < 0.5
             nc = tf.where(flips[0], tf.reverse(nc, [0]), nc)
@@ -419,6 +436,17 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(3)
     ds = ds.take(count).map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(2)
+
+
+def speed_change(wave, speed):
+    """`wave` played `speed` times faster (pitch and tempo together): polyphase resampling
+    by the nearest ratio with a denominator <= 100; length about len(wave) / speed."""
+    import fractions
+    import scipy.signal
+
+    ratio = fractions.Fraction(speed).limit_denominator(100)
+    out = scipy.signal.resample_poly(wave, ratio.denominator, ratio.numerator)
+    return out.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- denoiser
@@ -633,7 +661,7 @@ def run(cfg, verbose="auto"):
                              cfg.seed, remix=cfg.remix, gain_db=cfg.gain_db,
                              noise_gain_db=cfg.noise_gain_db,
                              noise_gain_offset_db=cfg.noise_gain_offset_db,
-                             noise_flip=cfg.noise_flip)
+                             noise_flip=cfg.noise_flip, speech_speed=cfg.speech_speed)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
