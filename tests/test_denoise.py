@@ -158,6 +158,28 @@ def test_tcn_models_see_the_whole_sequence_and_start_sensibly():
     assert denoise.DenoiseConfig(model="tcn").resolved_loss == "nsr"
 
 
+def test_long_window_features_match_numpy():
+    x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    z = denoise.features.stft(x, 128, 32)
+    ri = tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)[None]
+    model = MODELS.build("tcn_crm", bins=65, blocks=2, repeats=1, long_window=512,
+                         frame_step=32)
+    feats = model.get_layer("features")(ri).numpy()[0]
+    assert feats.shape == (z.shape[0], 3 * 65 + 257)
+    # Frame k (samples 32k .. 32k + 127) also gets a 512-sample Hann window centred on
+    # sample 32k + 64.
+    for k in (20, 70):
+        seg = x[32 * k + 64 - 256:32 * k + 64 + 256] * np.hanning(513)[:-1]
+        np.testing.assert_allclose(feats[k, 195:], np.log1p(np.abs(np.fft.rfft(seg))),
+                                   atol=1e-4)
+    assert np.all(np.isfinite(feats))
+    assert model(ri).shape == ri.shape
+    with pytest.raises(InputError, match="--long_window"):
+        denoise.DenoiseConfig(model="tcn", fft_length=128, frame_step=32, long_window=96).validate()
+    with pytest.raises(InputError, match="--long_window"):
+        denoise.DenoiseConfig(model="fc", fft_length=128, frame_step=32, long_window=512).validate()
+
+
 def test_chunk_dataset_crops_and_remix():
     clean = _speechy(1.5)
     noisy = clean + sine(3000, 1.5, RATE, amplitude=0.1)

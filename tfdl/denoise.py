@@ -19,10 +19,12 @@ Layout of a run (`run(config)`):
    training part; the crop's noise gets a random gain (`noise_gain_db`, centred
    on `noise_gain_offset_db`) and, with `noise_flip`, is time-reversed and
    negated at random; with `speech_speed`, the crop's speech may come from a copy
-   of the clean training audio played faster or slower: `chunk_dataset`); every model maps noisy real/imag STFT
-   frames to a clean real/imag estimate (`tfdl.models.denoise`). Losses: "magnitude" (MSE
-   of magnitudes, the course's), "spectrum" (MSE of real/imag; the default for
-   `fc`/`fc_crm`: with the noisy phase it is the phase-sensitive approximation),
+   of the clean training audio played faster or slower: `chunk_dataset`); every
+   model maps noisy real/imag STFT frames to a clean real/imag estimate
+   (`tfdl.models.denoise`; the TCNs can also see a longer-window STFT's
+   magnitude, `long_window`). Losses: "magnitude" (MSE of magnitudes, the
+   course's), "spectrum" (MSE of real/imag; the default for `fc`/`fc_crm`:
+   with the noisy phase it is the phase-sensitive approximation),
    "nsr" (error energy over signal energy of the batch's inverse-STFT waveforms,
    the default for `tcn`/`tcn_crm`) or "snr" (minus that ratio in dB). The Keras metric
    `snr` is the waveform SNR of each batch; its validation value `val_snr`
@@ -87,6 +89,7 @@ class DenoiseConfig:
     channels: int = 64
     hidden: int = 128
     log_compression: bool = True
+    long_window: int = 0
     output: str = "mask"
     loss: str = "auto"
     fft_length: int = 1024
@@ -157,6 +160,10 @@ class DenoiseConfig:
             bad("schedule", f"must be one of {', '.join(SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
             bad("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+        if self.long_window and (not self.model.startswith("tcn") or self.long_window
+                                 & (self.long_window - 1) or self.long_window <= self.fft_length):
+            bad("long_window", f"must be 0 or a power of two > --fft_length={self.fft_length}, "
+                "with --model=tcn or tcn_crm")
         if not 0 <= self.speech_speed < 0.5:
             bad("speech_speed", "must be in [0, 0.5)")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
@@ -573,7 +580,8 @@ class ValidationMonitor(keras.callbacks.Callback):
 def build_model(cfg, bins):
     if cfg.model.startswith("tcn"):
         kw = dict(bins=bins, blocks=cfg.blocks, repeats=cfg.repeats, channels=cfg.channels,
-                  hidden=cfg.hidden, log_compression=cfg.log_compression)
+                  hidden=cfg.hidden, log_compression=cfg.log_compression,
+                  long_window=cfg.long_window, frame_step=cfg.frame_step)
         if cfg.model == "tcn":
             kw["output"] = cfg.output
         return MODELS.build(cfg.model, **kw)

@@ -25,13 +25,16 @@ layer norm -> depthwise conv with dilation 1, 2, 4, ... -> PReLU -> layer norm
 -> 1x1 conv back to the residual width. Each output frame then sees about
 `repeats * 2**blocks` frames on either side instead of a fixed context. Its
 layer norm and PReLU are `tfdl.layers`' versions: Keras' functions and weights,
-fewer passes over the activations on CPU.
+fewer passes over the activations on CPU. With `long_window`, their features
+also hold the log magnitude of a longer-window STFT of the same frames (finer
+frequency resolution at the same hop; see `SpectralFeatures`).
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdl.features import inverse_stft
 from tfdl.layers import LayerNormalization, PReLU
 from tfdl.models.registry import Registry
 
@@ -61,34 +64,69 @@ class SpectralFeatures(keras.layers.Layer):
     or `(batch, frames, 3 * bins)` with `complex_parts=True` (the magnitude
     feature, then the cosine and sine of the noisy phase).
 
+    With `long_window` (and the STFT's `frame_step`), the magnitude feature of
+    a longer-window STFT follows: the frames are overlap-added back to a
+    waveform inside the layer and re-analysed with a `long_window` Hann window
+    centred on each frame's centre, same hop, so every frame also gets
+    `long_window // 2 + 1` bins of finer frequency resolution (speech
+    harmonics that the short window's bins cannot separate).
+
     Args:
         log_compression: log(|X| + log_offset) instead of |X|.
         complex_parts: append the unit phasor (cos, sin) per bin.
         log_offset: offset inside the log; 1 (log1p, the default) measured
             0.5 dB better on the validation tail than 1e-3 (12.0 vs 11.5 dB).
+        long_window: 0 (off) or a power of two longer than the STFT's window.
+        frame_step: the input STFT's hop (needed with `long_window`).
     """
 
-    def __init__(self, log_compression=True, complex_parts=False, log_offset=1.0, **kwargs):
+    def __init__(self, log_compression=True, complex_parts=False, log_offset=1.0,
+                 long_window=0, frame_step=0, **kwargs):
         super().__init__(**kwargs)
+        if long_window and (long_window & (long_window - 1) or frame_step < 1):
+            raise ValueError(f"long_window must be a power of two, with a positive "
+                             f"frame_step. Received: long_window={long_window}, "
+                             f"frame_step={frame_step}")
         self.log_compression = bool(log_compression)
         self.complex_parts = bool(complex_parts)
         self.log_offset = float(log_offset)
+        self.long_window = int(long_window)
+        self.frame_step = int(frame_step)
+
+    def _compress(self, mag):
+        return tf.math.log(mag + self.log_offset) if self.log_compression else mag
+
+    def _long_magnitude(self, inputs):
+        fft = 2 * (inputs.shape[2] - 1)
+        if self.long_window <= fft:
+            raise ValueError(f"long_window must exceed the STFT's window ({fft}). Received: "
+                             f"long_window={self.long_window}")
+        wave = inverse_stft(tf.complex(inputs[..., 0], inputs[..., 1]), fft, self.frame_step)
+        pad = (self.long_window - fft) // 2
+        wave = tf.pad(wave, [[0, 0], [pad, pad]])
+        return tf.abs(tf.signal.stft(wave, self.long_window, self.frame_step,
+                                     window_fn=tf.signal.hann_window))
 
     def call(self, inputs):
         mag, cos, sin = _mag_phase(inputs)
-        feat = tf.math.log(mag + self.log_offset) if self.log_compression else mag
+        parts = [self._compress(mag)]
         if self.complex_parts:
-            return tf.concat([feat, cos, sin], axis=-1)
-        return feat
+            parts += [cos, sin]
+        if self.long_window:
+            parts.append(self._compress(self._long_magnitude(inputs)))
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):
         bins = input_shape[2]
         out = None if bins is None else bins * (3 if self.complex_parts else 1)
+        if out is not None and self.long_window:
+            out += self.long_window // 2 + 1
         return (input_shape[0], input_shape[1], out)
 
     def get_config(self):
         return {**super().get_config(), "log_compression": self.log_compression,
-                "complex_parts": self.complex_parts, "log_offset": self.log_offset}
+                "complex_parts": self.complex_parts, "log_offset": self.log_offset,
+                "long_window": self.long_window, "frame_step": self.frame_step}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -330,7 +368,7 @@ def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel
 
 @MODELS.register("tcn")
 def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
-        log_compression=True, output="mask"):
+        log_compression=True, output="mask", long_window=0, frame_step=0):
     """Magnitude model on a temporal convolutional network: a mask on |X|, noisy phase.
 
     Input features: the log magnitude and the noisy phase's cosine and sine
@@ -346,24 +384,28 @@ def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
         kernel_size: depthwise kernel along time.
         log_compression: log(1 + |X|) instead of |X|.
         output: "mask" (sigmoid mask in [0, 1] on |X|) or "magnitude" (softplus).
+        long_window, frame_step: also feed the log magnitude of a `long_window`
+            STFT at the input's hop `frame_step` (see `SpectralFeatures`; 0: off).
 
     Returns:
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
     _check_magnitude_output(output)
-    return _tcn_network(bins, SpectralFeatures(log_compression, True, name="features"),
-                        SpectralHead(output, name="head"), blocks, repeats, channels, hidden,
-                        kernel_size, bins, "denoise_tcn")
+    features = SpectralFeatures(log_compression, True, long_window=long_window,
+                                frame_step=frame_step, name="features")
+    return _tcn_network(bins, features, SpectralHead(output, name="head"), blocks, repeats,
+                        channels, hidden, kernel_size, bins, "denoise_tcn")
 
 
 @MODELS.register("tcn_crm")
 def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
-            log_compression=True, output="complex_mask", bound=2.0):
+            log_compression=True, output="complex_mask", bound=2.0, long_window=0,
+            frame_step=0):
     """Phase-aware model: a complex ratio mask from a temporal convolutional network.
 
     Args:
-        bins, blocks, repeats, channels, hidden, kernel_size, log_compression:
-            as for `tcn`.
+        bins, blocks, repeats, channels, hidden, kernel_size, log_compression,
+            long_window, frame_step: as for `tcn`.
         output: only "complex_mask".
         bound: bound of the mask's real and imaginary parts (> 1); the output
             layer starts at the identity mask.
@@ -372,7 +414,8 @@ def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
     identity = _identity_mask_bias("tcn_crm", output, bound, bins)
-    return _tcn_network(bins, SpectralFeatures(log_compression, True, name="features"),
-                        SpectralHead("complex_mask", bound, name="head"), blocks, repeats,
-                        channels, hidden, kernel_size, 2 * bins, "denoise_tcn_crm",
-                        out_bias=identity)
+    features = SpectralFeatures(log_compression, True, long_window=long_window,
+                                frame_step=frame_step, name="features")
+    return _tcn_network(bins, features, SpectralHead("complex_mask", bound, name="head"),
+                        blocks, repeats, channels, hidden, kernel_size, 2 * bins,
+                        "denoise_tcn_crm", out_bias=identity)
