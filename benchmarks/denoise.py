@@ -65,8 +65,11 @@ VARIANTS = {
     # crops' noise time-reversed and negated at random (`--noise_flip`).
     "tcn_complex_mask_wide": dict(TCN_RECIPE, model="tcn_crm", hidden=192, noise_flip=True),
     # The same with speed-perturbed speech: a third of the crops from the clean audio
-    # played at 0.9x, a third at 1.1x (`--speech_speed=0.1`).
-    "tcn_complex_mask_speed": dict(TCN_RECIPE, model="tcn_crm", hidden=192, noise_flip=True,
+    # played at 0.9x, a third at 1.1x (`--speech_speed=0.1`) ...
+    "tcn_complex_mask_wide_speed": dict(TCN_RECIPE, model="tcn_crm", hidden=192,
+                                        noise_flip=True, speech_speed=0.1),
+    # ... and with the 128-wide blocks.
+    "tcn_complex_mask_speed": dict(TCN_RECIPE, model="tcn_crm", noise_flip=True,
                                    speech_speed=0.1),
 }
 flags.DEFINE_list("variants", list(VARIANTS), f"Variants to run: {', '.join(VARIANTS)}.")
