@@ -87,8 +87,8 @@ flags.DEFINE_float("noise_gain_offset_db", D.noise_gain_offset_db,
 flags.DEFINE_bool("noise_flip", D.noise_flip,
                   "Time-reverse and negate each training crop's noise, each with p = 1/2.")
 flags.DEFINE_float("speech_speed", D.speech_speed,
-                   "Speed perturbation: training speech also from copies played 1 -+ this "
-                   "times as fast (e.g. 0.1: 0.9x and 1.1x; 0: off).")
+                   "Speed perturbation x: a third of the training crops' speech played at "
+                   "1 - x times the speed, a third at 1 + x (e.g. 0.1; 0: off).")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")
