@@ -86,6 +86,9 @@ flags.DEFINE_float("noise_gain_offset_db", D.noise_gain_offset_db,
                    "Centre of that noise gain (> 0: louder noise, lower input SNRs).")
 flags.DEFINE_bool("noise_flip", D.noise_flip,
                   "Time-reverse and negate each training crop's noise, each with p = 1/2.")
+flags.DEFINE_float("loud_noise", D.loud_noise,
+                   "Probability that a crop's noise from elsewhere is drawn in proportion to "
+                   "its energy (the loudest noise more often; 0: uniform).")
 flags.DEFINE_float("speech_speed", D.speech_speed,
                    "Speed perturbation x: a third of the training crops' speech played at "
                    "1 - x times the speed, a third at 1 + x (e.g. 0.1; 0: off).")

@@ -241,6 +241,27 @@ def test_speed_change_and_speech_speed_crops():
         denoise.DenoiseConfig(speech_speed=0.5).validate()
 
 
+def test_loud_noise_draws_noise_by_energy():
+    # Noise only in 100 of 16,000 samples: drawn by energy, every crop's noise holds some
+    # of it; drawn uniformly, about 5 % of 640-sample crops do.
+    tone = sine(500, 1.0, RATE)
+    noise = np.zeros_like(tone)
+    noise[8000:8100] = np.random.default_rng(0).normal(0, 0.1, 100)
+
+    def noisy_crops(loud):
+        ds = denoise.chunk_dataset(tone, tone + noise, chunk_frames=4, batch_size=100,
+                                   fft_length=256, frame_step=128, seed=0,
+                                   crops_per_epoch=100, remix=1.0, loud_noise=loud)
+        xb, yb = next(iter(ds))
+        return np.mean(np.sum((xb - yb).numpy() ** 2, axis=(1, 2, 3)) > 1e-6)
+
+    assert noisy_crops(1.0) == 1.0
+    assert noisy_crops(0.0) < 0.2
+    assert 0.3 < noisy_crops(0.5) < 0.8
+    with pytest.raises(InputError, match="--loud_noise"):
+        denoise.DenoiseConfig(loud_noise=1.5).validate()
+
+
 def test_denoiser_export_parity_and_short_input(tmp_path):
     model = _tiny("fc_crm")
     den = denoise.Denoiser(model, griffin_lim=2)

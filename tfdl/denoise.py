@@ -18,8 +18,10 @@ Layout of a run (`run(config)`):
    probability `remix` its noise, noisy - clean, comes from elsewhere in the
    training part; the crop's noise gets a random gain (`noise_gain_db`, centred
    on `noise_gain_offset_db`) and, with `noise_flip`, is time-reversed and
-   negated at random; with `speech_speed`, the crop's speech may come from a copy
-   of the clean training audio played faster or slower: `chunk_dataset`); every
+   negated at random; with `loud_noise`, noise from elsewhere is drawn in
+   proportion to its energy (the loud crunches more often); with `speech_speed`,
+   the crop's speech may come from a copy of the clean training audio played
+   faster or slower: `chunk_dataset`); every
    model maps noisy real/imag STFT frames to a clean real/imag estimate
    (`tfdl.models.denoise`; the TCNs can also see a longer-window STFT's
    magnitude, `long_window`). Losses: "magnitude" (MSE of magnitudes, the
@@ -108,6 +110,7 @@ class DenoiseConfig:
     noise_gain_db: float = 6.0
     noise_gain_offset_db: float = 0.0
     noise_flip: bool = False
+    loud_noise: float = 0.0
     speech_speed: float = 0.0
     gain_db: float = 0.0
     max_seconds: float = 0.0
@@ -154,6 +157,8 @@ class DenoiseConfig:
                 "needs at least 50% overlap)")
         if not 0 <= self.remix <= 1:
             bad("remix", "must be in [0, 1]")
+        if not 0 <= self.loud_noise <= 1:
+            bad("loud_noise", "must be in [0, 1]")
         if not 0 < self.val_fraction < 1:
             bad("val_fraction", "must be in (0, 1)")
         if self.schedule not in SCHEDULES:
@@ -365,7 +370,8 @@ def default_crops(frames, chunk_frames, batch_size):
 
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
                   seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
-                  noise_gain_offset_db=0.0, noise_flip=False, speech_speed=0.0):
+                  noise_gain_offset_db=0.0, noise_flip=False, loud_noise=0.0,
+                  speech_speed=0.0):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -390,6 +396,9 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
             input SNRs than the recording's).
         noise_flip: time-reverse and negate the noise crop, each with
             probability 1/2 (four noises from one).
+        loud_noise: probability that noise taken from elsewhere is drawn in
+            proportion to its energy over the crop instead of uniformly: the
+            loudest stretches of noise (the crunches) come up more often.
         speech_speed: speed perturbation of the speech (0: off). Each crop's
             speech comes, with equal probability, from the clean audio or from
             it resampled to play at 1 - speech_speed or 1 + speech_speed times
@@ -409,6 +418,10 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     clean = np.asarray(clean, np.float32)
     v = tf.constant(np.asarray(noisy, np.float32) - clean)
     starts = n - length + 1
+    if loud_noise:  # inverse CDF of the crop-length windows' noise energy
+        e = np.concatenate([[0.0], np.cumsum(np.square(np.asarray(noisy, np.float64) - clean))])
+        cdf = np.cumsum(e[length:] - e[:-length])
+        cdf = tf.constant(cdf / cdf[-1] if cdf[-1] > 0 else np.arange(1, starts + 1) / starts)
     # The speech copies, end to end: offsets and number of crop starts of each.
     copies = [clean] + [speed_change(clean, f) for f in
                         ((1 - speech_speed, 1 + speech_speed) if speech_speed else ())]
@@ -426,6 +439,10 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         a = tf.cast(tf.math.floormod(seeds[0], tf.cast(copy_starts[k], tf.int64)), tf.int32)
         b = tf.cast(tf.math.floormod(seeds[1], starts), tf.int32)
         u = tf.cast(tf.math.floormod(seeds[2], 1 << 20), tf.float32) / float(1 << 20)
+        if loud_noise:
+            w = tf.random.uniform([2], dtype=tf.float64)
+            loud = tf.cast(tf.searchsorted(cdf, w[1:]), tf.int32)[0]
+            b = tf.where(w[0] < loud_noise, tf.minimum(loud, starts - 1), b)
         b = tf.where((u < remix) | (k > 0), b, a)
         sc, nc = s[offsets[k] + a:offsets[k] + a + length], v[b:b + length]
         if noise_flip:
@@ -669,7 +686,8 @@ def run(cfg, verbose="auto"):
                              cfg.seed, remix=cfg.remix, gain_db=cfg.gain_db,
                              noise_gain_db=cfg.noise_gain_db,
                              noise_gain_offset_db=cfg.noise_gain_offset_db,
-                             noise_flip=cfg.noise_flip, speech_speed=cfg.speech_speed)
+                             noise_flip=cfg.noise_flip, loud_noise=cfg.loud_noise,
+                             speech_speed=cfg.speech_speed)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
