@@ -72,6 +72,9 @@ flags.DEFINE_integer("batch_size", D.batch_size, "Crops per batch.")
 flags.DEFINE_integer("chunk_frames", D.chunk_frames, "Consecutive frames per training crop.")
 flags.DEFINE_enum("optimizer", D.optimizer, list(OPTIMIZERS), "Optimizer.")
 flags.DEFINE_float("learning_rate", D.learning_rate, "Learning rate.")
+flags.DEFINE_float("weight_decay", D.weight_decay,
+                   "Decoupled weight decay: each step shrinks the weights by learning rate "
+                   "x this (e.g. 0.05; 0: off).")
 flags.DEFINE_enum("schedule", D.schedule, list(SCHEDULES),
                   "Learning-rate schedule over --epochs (cosine: decay to 0).")
 flags.DEFINE_integer("patience", D.patience, "Early-stopping patience on val SNR (0: off).")
@@ -92,6 +95,9 @@ flags.DEFINE_float("loud_noise", D.loud_noise,
 flags.DEFINE_float("speech_speed", D.speech_speed,
                    "Speed perturbation x: a third of the training crops' speech played at "
                    "1 - x times the speed, a third at 1 + x (e.g. 0.1; 0: off).")
+flags.DEFINE_integer("speed_steps", D.speed_steps,
+                     "Speeds on each side of 1 with --speech_speed=x, evenly spaced: k gives "
+                     "1 -+ x/k, ..., 1 -+ x (2k + 1 copies of the speech, each as likely).")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")

@@ -114,6 +114,8 @@ def test_builders_check_arguments():
         denoise.DenoiseConfig(hidden_layers=1).validate()
     with pytest.raises(InputError, match="--frame_step"):
         denoise.DenoiseConfig(frame_step=800).validate()
+    with pytest.raises(InputError, match="--weight_decay"):
+        denoise.DenoiseConfig(weight_decay=-0.1).validate()
 
 
 def test_snr_loss_and_metric_agree_with_metrics_snr():
@@ -239,6 +241,16 @@ def test_speed_change_and_speech_speed_crops():
     np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
     with pytest.raises(InputError, match="--speech_speed"):
         denoise.DenoiseConfig(speech_speed=0.5).validate()
+    # speed_steps=2: 400, 450, 500, 550 and 600 Hz, all five.
+    ds = denoise.chunk_dataset(tone, tone + 0.01, chunk_frames=4, batch_size=100,
+                               fft_length=256, frame_step=128, seed=0, crops_per_epoch=100,
+                               speech_speed=0.2, speed_steps=2)
+    yb = next(iter(ds))[1]
+    mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
+    freqs = np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5
+    assert set(freqs) == {375.0, 437.5, 500.0, 562.5, 625.0}
+    with pytest.raises(InputError, match="--speed_steps"):
+        denoise.DenoiseConfig(speed_steps=0).validate()
 
 
 def test_loud_noise_draws_noise_by_energy():

@@ -19,9 +19,9 @@ Layout of a run (`run(config)`):
    training part; the crop's noise gets a random gain (`noise_gain_db`, centred
    on `noise_gain_offset_db`) and, with `noise_flip`, is time-reversed and
    negated at random; with `loud_noise`, noise from elsewhere is drawn in
-   proportion to its energy (the loud crunches more often); with `speech_speed`,
-   the crop's speech may come from a copy of the clean training audio played
-   faster or slower: `chunk_dataset`); every
+   proportion to its energy (the loud crunches more often); with `speech_speed`
+   (and `speed_steps`), the crop's speech may come from a copy of the clean
+   training audio played faster or slower: `chunk_dataset`); every
    model maps noisy real/imag STFT frames to a clean real/imag estimate
    (`tfdl.models.denoise`; the TCNs can also see a longer-window STFT's
    magnitude, `long_window`). Losses: "magnitude" (MSE of magnitudes, the
@@ -102,6 +102,7 @@ class DenoiseConfig:
     chunk_frames: int = 32
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     schedule: str = "cosine"
     patience: int = 12
     clipnorm: float = 0.0
@@ -112,6 +113,7 @@ class DenoiseConfig:
     noise_flip: bool = False
     loud_noise: float = 0.0
     speech_speed: float = 0.0
+    speed_steps: int = 1
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -171,8 +173,10 @@ class DenoiseConfig:
                 "with --model=tcn or tcn_crm")
         if not 0 <= self.speech_speed < 0.5:
             bad("speech_speed", "must be in [0, 0.5)")
+        if self.speed_steps < 1:
+            bad("speed_steps", "must be >= 1")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
-                     "noise_gain_db", "max_seconds", "clipnorm"):
+                     "noise_gain_db", "max_seconds", "clipnorm", "weight_decay"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
         return self
@@ -371,7 +375,7 @@ def default_crops(frames, chunk_frames, batch_size):
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
                   seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
                   noise_gain_offset_db=0.0, noise_flip=False, loud_noise=0.0,
-                  speech_speed=0.0):
+                  speech_speed=0.0, speed_steps=1):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -404,6 +408,9 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
             it resampled to play at 1 - speech_speed or 1 + speech_speed times
             the speed (pitch and tempo change together); such crops always
             get noise from elsewhere, whatever `remix`.
+        speed_steps: with `speech_speed`, the number of speeds on each side of
+            1, evenly spaced: 2 gives 1 -+ speech_speed / 2 and 1 -+ speech_speed
+            as well (five copies of the speech, each as likely).
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -423,8 +430,9 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         cdf = np.cumsum(e[length:] - e[:-length])
         cdf = tf.constant(cdf / cdf[-1] if cdf[-1] > 0 else np.arange(1, starts + 1) / starts)
     # The speech copies, end to end: offsets and number of crop starts of each.
-    copies = [clean] + [speed_change(clean, f) for f in
-                        ((1 - speech_speed, 1 + speech_speed) if speech_speed else ())]
+    shifts = [speech_speed * i / speed_steps for i in range(1, speed_steps + 1)]
+    copies = [clean] + [speed_change(clean, 1 + sign * d) for d in shifts if d
+                        for sign in (-1, 1)]
     copies = [c for c in copies if len(c) >= length]
     s = tf.constant(np.concatenate(copies))
     offsets = tf.constant(np.cumsum([0] + [len(c) for c in copies[:-1]]), tf.int32)
@@ -687,12 +695,13 @@ def run(cfg, verbose="auto"):
                              noise_gain_db=cfg.noise_gain_db,
                              noise_gain_offset_db=cfg.noise_gain_offset_db,
                              noise_flip=cfg.noise_flip, loud_noise=cfg.loud_noise,
-                             speech_speed=cfg.speech_speed)
+                             speech_speed=cfg.speech_speed, speed_steps=cfg.speed_steps)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
     model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
                                            decay_steps=steps * cfg.epochs,
+                                           weight_decay=cfg.weight_decay or None,
                                            clipnorm=cfg.clipnorm or None),
                   loss=make_loss(cfg.resolved_loss, fl, fs),
                   metrics=[WaveformSNR(fl, fs, trim=fl // 2)])
