@@ -74,7 +74,7 @@ flags.DEFINE_enum("optimizer", D.optimizer, list(OPTIMIZERS), "Optimizer.")
 flags.DEFINE_float("learning_rate", D.learning_rate, "Learning rate.")
 flags.DEFINE_float("weight_decay", D.weight_decay,
                    "Decoupled weight decay: each step shrinks the weights by learning rate "
-                   "x this (e.g. 0.05; 0: off).")
+                   "x this (e.g. 0.05; 0: off, or 1e-4 with --optimizer=adamw).")
 flags.DEFINE_enum("schedule", D.schedule, list(SCHEDULES),
                   "Learning-rate schedule over --epochs (cosine: decay to 0).")
 flags.DEFINE_integer("patience", D.patience, "Early-stopping patience on val SNR (0: off).")
@@ -94,7 +94,8 @@ flags.DEFINE_float("loud_noise", D.loud_noise,
                    "its energy (the loudest noise more often; 0: uniform).")
 flags.DEFINE_float("speech_speed", D.speech_speed,
                    "Speed perturbation x: a third of the training crops' speech played at "
-                   "1 - x times the speed, a third at 1 + x (e.g. 0.1; 0: off).")
+                   "1 - x times the speed, a third at 1 + x (e.g. 0.1; 0: off; more "
+                   "speeds with --speed_steps).")
 flags.DEFINE_integer("speed_steps", D.speed_steps,
                      "Speeds on each side of 1 with --speech_speed=x, evenly spaced: k gives "
                      "1 -+ x/k, ..., 1 -+ x (2k + 1 copies of the speech, each as likely).")

@@ -229,26 +229,27 @@ def test_speed_change_and_speech_speed_crops():
     assert len(fast) == 12800 and fast.dtype == np.float32
     peak = np.abs(np.fft.rfft(fast[1000:-1000] * np.hanning(10800))).argmax()
     assert abs(peak * RATE / 10800 - 625) < 2  # 1.25 x 500 Hz
+
+    def crops(count, **kw):
+        """A batch of `count` crops of the tone (noise: a constant) and the crops' clean
+        tone frequencies, rounded to the nearest 62.5 Hz bin."""
+        ds = denoise.chunk_dataset(tone, tone + 0.01, chunk_frames=4, batch_size=count,
+                                   fft_length=256, frame_step=128, seed=0,
+                                   crops_per_epoch=count, **kw)
+        xb, yb = next(iter(ds))
+        mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
+        return xb, yb, set(np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5)
+
     # Crops of a 500 Hz tone with speech_speed=0.2 hold 400, 500 and 600 Hz, all three;
     # the noise (a constant) is the recording's.
-    ds = denoise.chunk_dataset(tone, tone + 0.01, chunk_frames=4, batch_size=60,
-                               fft_length=256, frame_step=128, seed=0, crops_per_epoch=60,
-                               speech_speed=0.2)
-    xb, yb = next(iter(ds))
-    mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
-    freqs = np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5
-    assert set(freqs) == {375.0, 500.0, 625.0}  # nearest bins of 400, 500, 600 Hz
+    xb, yb, freqs = crops(60, speech_speed=0.2)
+    assert freqs == {375.0, 500.0, 625.0}  # nearest bins of 400, 500, 600 Hz
     np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
     with pytest.raises(InputError, match="--speech_speed"):
         denoise.DenoiseConfig(speech_speed=0.5).validate()
     # speed_steps=2: 400, 450, 500, 550 and 600 Hz, all five.
-    ds = denoise.chunk_dataset(tone, tone + 0.01, chunk_frames=4, batch_size=100,
-                               fft_length=256, frame_step=128, seed=0, crops_per_epoch=100,
-                               speech_speed=0.2, speed_steps=2)
-    yb = next(iter(ds))[1]
-    mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
-    freqs = np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5
-    assert set(freqs) == {375.0, 437.5, 500.0, 562.5, 625.0}
+    assert crops(100, speech_speed=0.2, speed_steps=2)[2] == {375.0, 437.5, 500.0, 562.5,
+                                                               625.0}
     with pytest.raises(InputError, match="--speed_steps"):
         denoise.DenoiseConfig(speed_steps=0).validate()
 
