@@ -99,6 +99,9 @@ flags.DEFINE_float("speech_speed", D.speech_speed,
 flags.DEFINE_integer("speed_steps", D.speed_steps,
                      "Speeds on each side of 1 with --speech_speed=x, evenly spaced: k gives "
                      "1 -+ x/k, ..., 1 -+ x (2k + 1 copies of the speech, each as likely).")
+flags.DEFINE_float("speech_tilt_db", D.speech_tilt_db,
+                   "Random spectral tilt of the training crops' speech, +-dB at 8 kHz and "
+                   "125 Hz around 1 kHz, linear in log frequency (0: off).")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")

@@ -254,6 +254,30 @@ def test_speed_change_and_speech_speed_crops():
         denoise.DenoiseConfig(speed_steps=0).validate()
 
 
+def test_speech_tilt_scales_the_clean_spectrum_by_log_frequency():
+    # Tones at 250 Hz (2 octaves under 1 kHz) and 4 kHz (2 over): a tilt of t dB raises
+    # the 4 kHz tone by 2t/3 dB and lowers the 250 Hz one by 2t/3; the noise is untouched.
+    t = np.arange(RATE) / RATE
+    two = (0.1 * np.sin(2 * np.pi * 250 * t) + 0.1 * np.sin(2 * np.pi * 4000 * t)).astype(
+        np.float32)
+
+    def ratios_db(**kw):
+        ds = denoise.chunk_dataset(two, two + 0.01, chunk_frames=4, batch_size=50,
+                                   fft_length=256, frame_step=128, seed=0, crops_per_epoch=50,
+                                   sample_rate=RATE, **kw)
+        xb, yb = next(iter(ds))
+        np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
+        mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)  # bins of 62.5 Hz
+        return 20 * np.log10(mag[:, 64] / mag[:, 4])
+
+    np.testing.assert_allclose(ratios_db(), 0, atol=0.1)
+    tilts = ratios_db(speech_tilt_db=9.0) * 3 / 4  # 4t/3 dB between the two tones
+    assert np.all(np.abs(tilts) <= 9.0 + 0.1)
+    assert tilts.min() < -4 and tilts.max() > 4
+    with pytest.raises(InputError, match="--speech_tilt_db"):
+        denoise.DenoiseConfig(speech_tilt_db=-1).validate()
+
+
 def test_loud_noise_draws_noise_by_energy():
     # Noise only in 100 of 16,000 samples: drawn by energy, every crop's noise holds some
     # of it; drawn uniformly, about 5 % of 640-sample crops do.

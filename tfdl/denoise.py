@@ -21,7 +21,8 @@ Layout of a run (`run(config)`):
    negated at random; with `loud_noise`, noise from elsewhere is drawn in
    proportion to its energy (the loud crunches more often); with `speech_speed`
    (and `speed_steps`), the crop's speech may come from a copy of the clean
-   training audio played faster or slower: `chunk_dataset`); every
+   training audio played faster or slower, and with `speech_tilt_db` its spectrum is
+   tilted at random: `chunk_dataset`); every
    model maps noisy real/imag STFT frames to a clean real/imag estimate
    (`tfdl.models.denoise`; the TCNs can also see a longer-window STFT's
    magnitude, `long_window`). Losses: "magnitude" (MSE of magnitudes, the
@@ -114,6 +115,7 @@ class DenoiseConfig:
     loud_noise: float = 0.0
     speech_speed: float = 0.0
     speed_steps: int = 1
+    speech_tilt_db: float = 0.0
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -175,6 +177,8 @@ class DenoiseConfig:
             bad("speech_speed", "must be in [0, 0.5)")
         if self.speed_steps < 1:
             bad("speed_steps", "must be >= 1")
+        if not 0 <= self.speech_tilt_db <= 24:
+            bad("speech_tilt_db", "must be in [0, 24]")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
                      "noise_gain_db", "max_seconds", "clipnorm", "weight_decay"):
             if getattr(self, name) < 0:
@@ -375,7 +379,7 @@ def default_crops(frames, chunk_frames, batch_size):
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
                   seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
                   noise_gain_offset_db=0.0, noise_flip=False, loud_noise=0.0,
-                  speech_speed=0.0, speed_steps=1):
+                  speech_speed=0.0, speed_steps=1, speech_tilt_db=0.0, sample_rate=16000):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -411,6 +415,12 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         speed_steps: with `speech_speed`, the number of speeds on each side of
             1, evenly spaced: 2 gives 1 -+ speech_speed / 2 and 1 -+ speech_speed
             as well (five copies of the speech, each as likely).
+        speech_tilt_db: spectral tilt of the speech (0: off): each crop's
+            clean spectrum is multiplied by a gain that is 0 dB at 1 kHz and
+            rises linearly in log frequency to t dB at 8 kHz (-t dB at 125 Hz
+            and below), t uniform in [-speech_tilt_db, speech_tilt_db]; the
+            target is the tilted speech (brighter and duller voices).
+        sample_rate: the audio's rate (for `speech_tilt_db`'s frequencies).
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -442,6 +452,10 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         z = features.stft(wave, fft_length, frame_step, fft_length)
         return tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)
 
+    freqs = np.arange(fft_length // 2 + 1) * sample_rate / fft_length
+    octaves = tf.constant(np.clip(np.log2(np.maximum(freqs, 1.0) / 1000.0), -3, 3) / 3,
+                          tf.float32)[:, None]
+
     def crop(seeds):
         k = tf.random.uniform([], 0, len(copies), tf.int32) if len(copies) > 1 else 0
         a = tf.cast(tf.math.floormod(seeds[0], tf.cast(copy_starts[k], tf.int64)), tf.int32)
@@ -463,7 +477,11 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         if gain_db:
             g = 10.0 ** (tf.random.uniform([], -gain_db, gain_db) / 20.0)
             sc, nc = sc * g, nc * g
-        return ri(sc + nc), ri(sc)
+        if not speech_tilt_db:
+            return ri(sc + nc), ri(sc)
+        t = tf.random.uniform([], -speech_tilt_db, speech_tilt_db)
+        sr = ri(sc) * 10.0 ** (t * octaves / 20.0)
+        return sr + ri(nc), sr
 
     ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(3)
     ds = ds.take(count).map(crop, num_parallel_calls=tf.data.AUTOTUNE)
@@ -695,7 +713,8 @@ def run(cfg, verbose="auto"):
                              noise_gain_db=cfg.noise_gain_db,
                              noise_gain_offset_db=cfg.noise_gain_offset_db,
                              noise_flip=cfg.noise_flip, loud_noise=cfg.loud_noise,
-                             speech_speed=cfg.speech_speed, speed_steps=cfg.speed_steps)
+                             speech_speed=cfg.speech_speed, speed_steps=cfg.speed_steps,
+                             speech_tilt_db=cfg.speech_tilt_db, sample_rate=rate)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
