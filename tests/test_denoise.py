@@ -223,6 +223,18 @@ def test_chunk_dataset_noise_offset_and_flips():
     assert signs == {(True, True), (True, False), (False, True), (False, False)}
 
 
+def _clean_crop_spectra(speech, count, **kw):
+    """`count` training crops of `speech` plus a constant noise of 0.01 (4 frames of a
+    256/128 STFT): checks that the crops' noise is the recording's (noisy - clean is the
+    constant) and returns their clean magnitudes averaged over frames, `[count, 129]`."""
+    ds = denoise.chunk_dataset(speech, speech + 0.01, chunk_frames=4, batch_size=count,
+                               fft_length=256, frame_step=128, seed=0, crops_per_epoch=count,
+                               sample_rate=RATE, **kw)
+    xb, yb = next(iter(ds))
+    np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
+    return np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
+
+
 def test_speed_change_and_speech_speed_crops():
     tone = sine(500, 1.0, RATE)
     fast = denoise.speed_change(tone, 1.25)
@@ -230,26 +242,17 @@ def test_speed_change_and_speech_speed_crops():
     peak = np.abs(np.fft.rfft(fast[1000:-1000] * np.hanning(10800))).argmax()
     assert abs(peak * RATE / 10800 - 625) < 2  # 1.25 x 500 Hz
 
-    def crops(count, **kw):
-        """A batch of `count` crops of the tone (noise: a constant) and the crops' clean
-        tone frequencies, rounded to the nearest 62.5 Hz bin."""
-        ds = denoise.chunk_dataset(tone, tone + 0.01, chunk_frames=4, batch_size=count,
-                                   fft_length=256, frame_step=128, seed=0,
-                                   crops_per_epoch=count, **kw)
-        xb, yb = next(iter(ds))
-        mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)
-        return xb, yb, set(np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5)
+    def freqs(count, **kw):
+        """The crops' clean tone frequencies, rounded to the nearest 62.5 Hz bin."""
+        mag = _clean_crop_spectra(tone, count, **kw)
+        return set(np.round(mag.argmax(axis=-1) * RATE / 256 / 62.5) * 62.5)
 
-    # Crops of a 500 Hz tone with speech_speed=0.2 hold 400, 500 and 600 Hz, all three;
-    # the noise (a constant) is the recording's.
-    xb, yb, freqs = crops(60, speech_speed=0.2)
-    assert freqs == {375.0, 500.0, 625.0}  # nearest bins of 400, 500, 600 Hz
-    np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
+    # Crops of a 500 Hz tone with speech_speed=0.2 hold 400, 500 and 600 Hz, all three.
+    assert freqs(60, speech_speed=0.2) == {375.0, 500.0, 625.0}  # nearest bins
     with pytest.raises(InputError, match="--speech_speed"):
         denoise.DenoiseConfig(speech_speed=0.5).validate()
     # speed_steps=2: 400, 450, 500, 550 and 600 Hz, all five.
-    assert crops(100, speech_speed=0.2, speed_steps=2)[2] == {375.0, 437.5, 500.0, 562.5,
-                                                               625.0}
+    assert freqs(100, speech_speed=0.2, speed_steps=2) == {375.0, 437.5, 500.0, 562.5, 625.0}
     with pytest.raises(InputError, match="--speed_steps"):
         denoise.DenoiseConfig(speed_steps=0).validate()
 
@@ -262,12 +265,7 @@ def test_speech_tilt_scales_the_clean_spectrum_by_log_frequency():
         np.float32)
 
     def ratios_db(**kw):
-        ds = denoise.chunk_dataset(two, two + 0.01, chunk_frames=4, batch_size=50,
-                                   fft_length=256, frame_step=128, seed=0, crops_per_epoch=50,
-                                   sample_rate=RATE, **kw)
-        xb, yb = next(iter(ds))
-        np.testing.assert_allclose(xb[:, :, 0, 0] - yb[:, :, 0, 0], 0.01 * 128, rtol=0.05)
-        mag = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1)  # bins of 62.5 Hz
+        mag = _clean_crop_spectra(two, 50, **kw)  # bins of 62.5 Hz
         return 20 * np.log10(mag[:, 64] / mag[:, 4])
 
     np.testing.assert_allclose(ratios_db(), 0, atol=0.1)
