@@ -102,6 +102,10 @@ flags.DEFINE_integer("speed_steps", D.speed_steps,
 flags.DEFINE_float("speech_tilt_db", D.speech_tilt_db,
                    "Random spectral tilt of the training crops' speech, +-dB at 8 kHz and "
                    "125 Hz around 1 kHz, linear in log frequency (0: off).")
+flags.DEFINE_list("extra_speech", list(D.extra_speech),
+                  "Clean speech from other recordings to train on as well, comma-separated "
+                  "files or globs (resampled, trimmed, levelled to the training speech; one "
+                  "more source of crop speech, mixed with the pair's noise; default: none).")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")
@@ -114,6 +118,7 @@ def config_from_flags():
     tests = tuple(t.strip() for item in FLAGS.test for t in item.split(",") if t.strip())
     names = [f.name for f in DenoiseConfig.__dataclass_fields__.values()]
     values = {n: getattr(FLAGS, n) for n in names if n != "test"}
+    values["extra_speech"] = tuple(values["extra_speech"])
     return DenoiseConfig(test=tests, **values).validate()
 
 

@@ -276,6 +276,34 @@ def test_speech_tilt_scales_the_clean_spectrum_by_log_frequency():
         denoise.DenoiseConfig(speech_tilt_db=-1).validate()
 
 
+def test_extra_speech_is_resampled_trimmed_levelled_and_cropped(tmp_path):
+    # Two clips padded with silence, one at 8 kHz: each comes back at 16 kHz without its
+    # silence and at the RMS of the reference's non-silent part (a 0.1-amplitude tone).
+    pad8, pad16 = np.zeros(4000, np.float32), np.zeros(8000, np.float32)
+    write_wav(tmp_path / "a" / "1.wav", np.concatenate([pad8, sine(300, 1.0, 8000, 0.5), pad8]),
+              8000)
+    write_wav(tmp_path / "b" / "2.wav", np.concatenate([pad16, sine(700, 1.0, RATE, 0.02),
+                                                        pad16]), RATE)
+    reference = np.concatenate([np.zeros(RATE, np.float32), sine(440, 1.0, RATE, 0.1)])
+    extra, files = denoise.load_extra_speech([str(tmp_path / "*" / "*.wav")], RATE, reference)
+    assert files == 2 and extra.dtype == np.float32
+    # 4 s in; librosa's trim keeps at most a 2048-sample frame of silence at each end (and
+    # its split, which finds the stretches to level, the same: hence the 5 %).
+    assert 2 * RATE <= len(extra) <= 2 * RATE + 4 * 2100
+    first, second = extra[2100:RATE], extra[-RATE:-2100]  # inside the two tones
+    for piece in (first, second):
+        np.testing.assert_allclose(np.sqrt(np.mean(piece ** 2)), 0.1 / np.sqrt(2), rtol=0.05)
+    peak = np.abs(np.fft.rfft(first * np.hanning(len(first)))).argmax() * RATE / len(first)
+    assert abs(peak - 300) < 3
+    with pytest.raises(InputError, match=r"--extra_speech: no file matches .*nothing"):
+        denoise.load_extra_speech([str(tmp_path / "nothing*.wav")], RATE, reference)
+
+    # As a training source: crops of a 500 Hz speech with a 1 kHz extra speech hold both
+    # tones, each crop with the recording's noise.
+    mag = _clean_crop_spectra(sine(500, 1.0, RATE), 40, extra_speech=sine(1000, 1.0, RATE))
+    assert set(mag.argmax(axis=-1) * RATE // 256) == {500, 1000}
+
+
 def test_loud_noise_draws_noise_by_energy():
     # Noise only in 100 of 16,000 samples: drawn by energy, every crop's noise holds some
     # of it; drawn uniformly, about 5 % of 640-sample crops do.

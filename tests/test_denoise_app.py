@@ -81,6 +81,7 @@ def _pair(tmp_path, clean, noisy, rate=16000, noisy_rate=None):
 @pytest.mark.parametrize("case,match", [
     ("stereo", "channels"), ("rate", "different sample rates"), ("length", "differ in length"),
     ("silent", "silent"), ("short_test", "too short"), ("silent_test", "silent"),
+    ("no_extra", "--extra_speech: no file matches"), ("silent_extra", "--extra_speech: .* silent"),
 ])
 def test_bad_inputs_give_one_clear_error_and_write_no_audio(tmp_path, case, match):
     a = sine(300, 2.0, 16000, 0.3)
@@ -97,6 +98,11 @@ def test_bad_inputs_give_one_clear_error_and_write_no_audio(tmp_path, case, matc
         kw["test"] = [str(write_wav(tmp_path / "t.wav", a[:500], 16000))]
     elif case == "silent_test":
         kw["test"] = [str(write_wav(tmp_path / "t.wav", np.zeros(8000), 16000))]
+    elif case == "no_extra":
+        kw["extra_speech"] = [str(tmp_path / "speech" / "*.wav")]
+    elif case == "silent_extra":
+        write_wav(tmp_path / "speech" / "e.wav", np.zeros(8000), 8000)
+        kw["extra_speech"] = [str(tmp_path / "speech" / "*.wav")]
     with pytest.raises(InputError, match=match) as e:
         _main(**kw)
     assert "\n" not in str(e.value)

@@ -22,7 +22,8 @@ Layout of a run (`run(config)`):
    proportion to its energy (the loud crunches more often); with `speech_speed`
    (and `speed_steps`), the crop's speech may come from a copy of the clean
    training audio played faster or slower, and with `speech_tilt_db` its spectrum is
-   tilted at random: `chunk_dataset`); every
+   tilted at random; with `extra_speech`, it may come from other recordings'
+   clean speech (`load_extra_speech`): `chunk_dataset`); every
    model maps noisy real/imag STFT frames to a clean real/imag estimate
    (`tfdl.models.denoise`; the TCNs can also see a longer-window STFT's
    magnitude, `long_window`). Losses: "magnitude" (MSE of magnitudes, the
@@ -116,6 +117,7 @@ class DenoiseConfig:
     speech_speed: float = 0.0
     speed_steps: int = 1
     speech_tilt_db: float = 0.0
+    extra_speech: tuple = ()
     gain_db: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -250,6 +252,53 @@ def load_pair(clean_path, noisy_path):
     return clean, noisy, rc
 
 
+def load_extra_speech(patterns, sample_rate, reference, top_db=30.0):
+    """Clean speech from other recordings, for training crops (`extra_speech`).
+
+    Every file matching the glob `patterns` is read (mono), resampled to
+    `sample_rate`, trimmed of leading and trailing silence (`top_db` below its
+    peak; librosa keeps up to a 2048-sample frame of it) and scaled so that the
+    RMS of its non-silent stretches is that of `reference`'s (the training
+    speech); all are joined end to end in sorted path order.
+
+    Args:
+        patterns: file paths or glob patterns.
+        sample_rate: the training pair's rate.
+        reference: the clean training waveform (numpy).
+        top_db: silence threshold in dB below the peak (librosa's `trim`/`split`).
+
+    Returns:
+        (waveform [n] float32, number of files).
+
+    Raises:
+        InputError: a pattern that matches no file, a multichannel or silent file.
+    """
+    import glob
+
+    import librosa
+
+    paths = []
+    for pattern in patterns:
+        found = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+        if not found:
+            raise InputError(f"--extra_speech: no file matches {pattern}")
+        paths += [p for p in found if p not in paths]
+    def active_rms(wave):
+        parts = librosa.effects.split(np.asarray(wave, np.float32), top_db=top_db)
+        return np.sqrt(np.mean(np.concatenate([wave[a:b] for a, b in parts]) ** 2))
+
+    target = active_rms(reference)
+    pieces = []
+    for path in paths:
+        wave, rate = read_mono(path, "extra_speech")
+        check_not_silent(wave, path, "extra_speech")
+        if rate != sample_rate:
+            wave = taudio.resample(wave, rate, sample_rate).numpy()
+        wave, _ = librosa.effects.trim(wave, top_db=top_db)
+        pieces.append(wave * (target / max(active_rms(wave), 1e-8)))
+    return np.concatenate(pieces).astype(np.float32), len(paths)
+
+
 def split_point(num_samples, val_fraction):
     """Index of the first validation sample: the last `val_fraction` is held out."""
     return int(round(num_samples * (1.0 - val_fraction)))
@@ -379,7 +428,8 @@ def default_crops(frames, chunk_frames, batch_size):
 def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame_step=512,
                   seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
                   noise_gain_offset_db=0.0, noise_flip=False, loud_noise=0.0,
-                  speech_speed=0.0, speed_steps=1, speech_tilt_db=0.0, sample_rate=16000):
+                  speech_speed=0.0, speed_steps=1, speech_tilt_db=0.0, sample_rate=16000,
+                  extra_speech=None):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -421,6 +471,9 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
             and below), t uniform in [-speech_tilt_db, speech_tilt_db]; the
             target is the tilted speech (brighter and duller voices).
         sample_rate: the audio's rate (for `speech_tilt_db`'s frequencies).
+        extra_speech: clean speech from elsewhere (`load_extra_speech`), one
+            more copy to crop speech from, as likely as each of the others; its
+            crops always get noise from the training part.
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -443,6 +496,8 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     shifts = [speech_speed * i / speed_steps for i in range(1, speed_steps + 1)]
     copies = [clean] + [speed_change(clean, 1 + sign * d) for d in shifts if d
                         for sign in (-1, 1)]
+    if extra_speech is not None and len(extra_speech):
+        copies.append(np.asarray(extra_speech, np.float32))
     copies = [c for c in copies if len(c) >= length]
     s = tf.constant(np.concatenate(copies))
     offsets = tf.constant(np.cumsum([0] + [len(c) for c in copies[:-1]]), tf.int32)
@@ -695,12 +750,16 @@ def run(cfg, verbose="auto"):
                          f"part and a validation tail (--val_fraction={cfg.val_fraction}) of "
                          f"at least one STFT frame each (--fft_length={cfg.fft_length})")
     test_waves = [(p, *load_test(p, rate, cfg.fft_length)) for p in tests]
+    extra, extra_files = (load_extra_speech(cfg.extra_speech, rate, clean[:cut])
+                          if cfg.extra_speech else (None, 0))
 
     keras.utils.set_random_seed(cfg.seed)
     wd = Workdir(cfg.workdir)
     wd.write_json("config.json", {**dataclasses.asdict(cfg), "loss": cfg.resolved_loss,
                                   "clean_path": str(clean_path), "noisy_path": str(noisy_path),
-                                  "sample_rate": rate})
+                                  "sample_rate": rate, "extra_speech_files": extra_files,
+                                  "extra_speech_seconds": 0 if extra is None
+                                  else round(len(extra) / rate, 2)})
     fl, fs = cfg.fft_length, cfg.frame_step
     clean_tr, noisy_tr, clean_va, noisy_va = clean[:cut], noisy[:cut], clean[cut:], noisy[cut:]
     xtr = spectrum(noisy_tr, fl, fs)
@@ -714,7 +773,8 @@ def run(cfg, verbose="auto"):
                              noise_gain_offset_db=cfg.noise_gain_offset_db,
                              noise_flip=cfg.noise_flip, loud_noise=cfg.loud_noise,
                              speech_speed=cfg.speech_speed, speed_steps=cfg.speed_steps,
-                             speech_tilt_db=cfg.speech_tilt_db, sample_rate=rate)
+                             speech_tilt_db=cfg.speech_tilt_db, sample_rate=rate,
+                             extra_speech=extra)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
     steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
                                                      cfg.batch_size) // cfg.batch_size)
