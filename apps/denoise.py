@@ -54,6 +54,8 @@ flags.DEFINE_integer("blocks", D.blocks,
 flags.DEFINE_integer("repeats", D.repeats, "tcn/tcn_crm: stacks of --blocks.")
 flags.DEFINE_integer("channels", D.channels, "tcn/tcn_crm: residual width.")
 flags.DEFINE_integer("hidden", D.hidden, "tcn/tcn_crm: width inside each block.")
+flags.DEFINE_float("block_dropout", D.block_dropout,
+                   "tcn/tcn_crm: spatial dropout of each block's hidden channels (0: off).")
 flags.DEFINE_bool("log_compression", D.log_compression, "Feed log(1 + |X|) instead of |X|.")
 flags.DEFINE_integer("long_window", D.long_window,
                      "tcn/tcn_crm: also feed the log magnitude of a STFT with this longer "

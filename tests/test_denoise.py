@@ -1,5 +1,6 @@
 """tfdl.denoise and tfdl.models.denoise: STFT round trip, SNR, oracles, models, export, errors."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -158,6 +159,23 @@ def test_tcn_models_see_the_whole_sequence_and_start_sensibly():
     with pytest.raises(InputError, match="--channels"):
         denoise.DenoiseConfig(model="tcn", channels=0).validate()
     assert denoise.DenoiseConfig(model="tcn").resolved_loss == "nsr"
+
+
+def test_tcn_block_dropout_drops_whole_channels_in_training_only():
+    x = tf.random.normal((2, 40, 65, 2))
+    args = dict(bins=65, blocks=2, repeats=1, channels=8, hidden=16)
+    plain, dropped = MODELS.build("tcn", **args), MODELS.build("tcn", dropout=0.5, **args)
+    assert [w.shape for w in dropped.get_weights()] == [w.shape for w in plain.get_weights()]
+    dropped.set_weights(plain.get_weights())
+    np.testing.assert_allclose(dropped(x), plain(x), atol=1e-5)  # inference: no dropout
+    assert not np.allclose(dropped(x, training=True), plain(x), atol=1e-3)
+    # Spatial: a dropped hidden channel is zero over the whole sequence.
+    branch = keras.Model(dropped.input, dropped.get_layer("r1b1_dropout").output)
+    h = branch(x, training=True).numpy()
+    zero = np.all(h == 0, axis=1)  # [batch, hidden]
+    assert zero.any() and not np.any((h == 0).any(axis=1) & ~zero)
+    with pytest.raises(InputError, match="--block_dropout"):
+        denoise.DenoiseConfig(model="tcn", block_dropout=1.0).validate()
 
 
 def test_long_window_features_match_numpy():

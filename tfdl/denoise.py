@@ -92,6 +92,7 @@ class DenoiseConfig:
     repeats: int = 2
     channels: int = 64
     hidden: int = 128
+    block_dropout: float = 0.0
     log_compression: bool = True
     long_window: int = 0
     output: str = "mask"
@@ -149,6 +150,8 @@ class DenoiseConfig:
             bad("activation", f"must be one of {', '.join(ACTIVATIONS)}")
         if not 0 <= self.dropout < 1:
             bad("dropout", "must be in [0, 1)")
+        if not 0 <= self.block_dropout < 1:
+            bad("block_dropout", "must be in [0, 1)")
         if self.context < 0:
             bad("context", "must be >= 0")
         if self.model in ("fc", "tcn") and self.output not in MAGNITUDE_OUTPUTS:
@@ -679,7 +682,8 @@ def build_model(cfg, bins):
     if cfg.model.startswith("tcn"):
         kw = dict(bins=bins, blocks=cfg.blocks, repeats=cfg.repeats, channels=cfg.channels,
                   hidden=cfg.hidden, log_compression=cfg.log_compression,
-                  long_window=cfg.long_window, frame_step=cfg.frame_step)
+                  long_window=cfg.long_window, frame_step=cfg.frame_step,
+                  dropout=cfg.block_dropout)
         if cfg.model == "tcn":
             kw["output"] = cfg.output
         return MODELS.build(cfg.model, **kw)

@@ -338,11 +338,13 @@ def fc_crm(bins=513, hidden_layers=3, units=512, activation="relu", dropout=0.1,
 
 
 def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel_size,
-                 out_dim, name, out_bias=None):
+                 out_dim, name, out_bias=None, dropout=0.0):
     for arg, value in (("blocks", blocks), ("repeats", repeats), ("channels", channels),
                        ("hidden", hidden), ("kernel_size", kernel_size)):
         if int(value) != value or value < 1:
             raise ValueError(f"{arg} must be a positive integer. Received: {arg}={value}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
     _check_bins(bins)
     noisy = keras.Input((None, bins, 2), name="noisy_stft")
     x = features(noisy)
@@ -358,6 +360,8 @@ def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel
                                              name=f"{tag}_dwconv")(y)
             y = PReLU(shared_axes=[1], name=f"{tag}_prelu2")(y)
             y = LayerNormalization(name=f"{tag}_norm2")(y)
+            if dropout:
+                y = keras.layers.SpatialDropout1D(dropout, name=f"{tag}_dropout")(y)
             y = keras.layers.Dense(channels, name=f"{tag}_out")(y)
             x = keras.layers.Add(name=f"{tag}_residual")([x, y])
     init = {} if out_bias is None else dict(
@@ -368,7 +372,7 @@ def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel
 
 @MODELS.register("tcn")
 def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
-        log_compression=True, output="mask", long_window=0, frame_step=0):
+        log_compression=True, output="mask", long_window=0, frame_step=0, dropout=0.0):
     """Magnitude model on a temporal convolutional network: a mask on |X|, noisy phase.
 
     Input features: the log magnitude and the noisy phase's cosine and sine
@@ -386,6 +390,8 @@ def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
         output: "mask" (sigmoid mask in [0, 1] on |X|) or "magnitude" (softplus).
         long_window, frame_step: also feed the log magnitude of a `long_window`
             STFT at the input's hop `frame_step` (see `SpectralFeatures`; 0: off).
+        dropout: spatial dropout in each block (whole hidden channels of a
+            sequence, before the block's output projection; 0: off).
 
     Returns:
         An uncompiled `keras.Model` (see the module docstring for shapes).
@@ -394,18 +400,18 @@ def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
     features = SpectralFeatures(log_compression, True, long_window=long_window,
                                 frame_step=frame_step, name="features")
     return _tcn_network(bins, features, SpectralHead(output, name="head"), blocks, repeats,
-                        channels, hidden, kernel_size, bins, "denoise_tcn")
+                        channels, hidden, kernel_size, bins, "denoise_tcn", dropout=dropout)
 
 
 @MODELS.register("tcn_crm")
 def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
             log_compression=True, output="complex_mask", bound=2.0, long_window=0,
-            frame_step=0):
+            frame_step=0, dropout=0.0):
     """Phase-aware model: a complex ratio mask from a temporal convolutional network.
 
     Args:
         bins, blocks, repeats, channels, hidden, kernel_size, log_compression,
-            long_window, frame_step: as for `tcn`.
+            long_window, frame_step, dropout: as for `tcn`.
         output: only "complex_mask".
         bound: bound of the mask's real and imaginary parts (> 1); the output
             layer starts at the identity mask.
@@ -418,4 +424,4 @@ def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=
                                 frame_step=frame_step, name="features")
     return _tcn_network(bins, features, SpectralHead("complex_mask", bound, name="head"),
                         blocks, repeats, channels, hidden, kernel_size, 2 * bins,
-                        "denoise_tcn_crm", out_bias=identity)
+                        "denoise_tcn_crm", out_bias=identity, dropout=dropout)
