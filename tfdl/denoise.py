@@ -280,12 +280,13 @@ def load_extra_speech(patterns, sample_rate, reference, top_db=30.0):
 
     import librosa
 
-    paths = []
+    paths = {}  # in order, each once
     for pattern in patterns:
         found = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
         if not found:
             raise InputError(f"--extra_speech: no file matches {pattern}")
-        paths += [p for p in found if p not in paths]
+        paths.update(dict.fromkeys(found))
+
     def active_rms(wave):
         parts = librosa.effects.split(np.asarray(wave, np.float32), top_db=top_db)
         return np.sqrt(np.mean(np.concatenate([wave[a:b] for a, b in parts]) ** 2))
