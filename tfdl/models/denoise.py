@@ -236,6 +236,11 @@ def _check_bins(bins):
         raise ValueError(f"bins must be an integer >= 2. Received: bins={bins}")
 
 
+def _check_dropout(dropout):
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+
+
 def _check_magnitude_output(output):
     if output not in MAGNITUDE_OUTPUTS:
         raise ValueError(f"output must be one of {MAGNITUDE_OUTPUTS}. Received: "
@@ -252,8 +257,7 @@ def _check(bins, hidden_layers, units, activation, dropout):
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}. Received: "
                          f"activation={activation!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    _check_dropout(dropout)
 
 
 def _identity_mask_bias(name, output, bound, bins):
@@ -343,8 +347,7 @@ def _tcn_network(bins, features, head, blocks, repeats, channels, hidden, kernel
                        ("hidden", hidden), ("kernel_size", kernel_size)):
         if int(value) != value or value < 1:
             raise ValueError(f"{arg} must be a positive integer. Received: {arg}={value}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+    _check_dropout(dropout)
     _check_bins(bins)
     noisy = keras.Input((None, bins, 2), name="noisy_stft")
     x = features(noisy)
