@@ -60,6 +60,9 @@ flags.DEFINE_bool("log_compression", D.log_compression, "Feed log(1 + |X|) inste
 flags.DEFINE_integer("long_window", D.long_window,
                      "tcn/tcn_crm: also feed the log magnitude of a STFT with this longer "
                      "window at the same hop (finer frequency resolution; 0: off).")
+flags.DEFINE_integer("filter_taps", D.filter_taps,
+                     "tcn_crm: a complex filter over the 2 * N + 1 frames around each frame "
+                     "instead of one complex mask value per bin (deep filtering; 0: off).")
 flags.DEFINE_enum("output", D.output, list(MAGNITUDE_OUTPUTS),
                   "fc output: bounded mask on |X|, or a softplus magnitude.")
 flags.DEFINE_enum("loss", D.loss, list(LOSSES),

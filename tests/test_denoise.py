@@ -178,6 +178,39 @@ def test_tcn_block_dropout_drops_whole_channels_in_training_only():
         denoise.DenoiseConfig(model="tcn", block_dropout=1.0).validate()
 
 
+def test_deep_filter_head_matches_numpy_and_starts_at_identity(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 30, 65, 2)).astype(np.float32)
+    out = rng.standard_normal((2, 30, 5 * 2 * 65)).astype(np.float32)
+    y = SpectralHead("complex_mask", bound=2.0, taps=2)([out, x]).numpy()
+    m = (2.0 * np.tanh(out / 2.0)).reshape(2, 30, 5, 2, 65)
+    h = m[:, :, :, 0] + 1j * m[:, :, :, 1]
+    xc = np.pad(x[..., 0] + 1j * x[..., 1], ((0, 0), (2, 2), (0, 0)))
+    want = sum(h[:, :, k] * xc[:, k:k + 30] for k in range(5))  # tap k: frame t + k - 2
+    np.testing.assert_allclose(y[..., 0] + 1j * y[..., 1], want, atol=1e-5)
+    model = MODELS.build("tcn_crm", bins=65, blocks=2, repeats=1, channels=8, hidden=16,
+                         taps=2)
+    assert model.get_layer("out").units == 5 * 2 * 65
+    np.testing.assert_allclose(model(x), x, atol=1e-5)  # identity: the centre tap only
+    clone = model.__class__.from_config(model.get_config())
+    assert clone.get_layer("head").taps == 2
+    # Exported, it serves any length, down to inputs shorter than its taps span.
+    model.get_layer("out").set_weights([w + 0.01 * rng.standard_normal(w.shape)
+                                        for w in model.get_layer("out").get_weights()])
+    den = denoise.Denoiser(model, fft_length=128, frame_step=32)
+    batch = tf.constant(np.stack([_speechy(0.3, 0), _speechy(0.3, 1)]))
+    denoise.export(den, tmp_path / "export")
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    np.testing.assert_allclose(served.serve(batch).numpy(), den(batch).numpy(), atol=1e-5)
+    assert served.serve(batch[:1, :100]).shape == (1, 100)
+    with pytest.raises(ValueError, match="taps"):
+        SpectralHead("mask", taps=1)
+    with pytest.raises(InputError, match="--filter_taps"):
+        denoise.DenoiseConfig(model="tcn", filter_taps=2).validate()
+    with pytest.raises(InputError, match="--filter_taps"):
+        denoise.DenoiseConfig(model="tcn_crm", filter_taps=-1).validate()
+
+
 def test_long_window_features_match_numpy():
     x = np.random.default_rng(0).standard_normal(4000).astype(np.float32)
     z = denoise.features.stft(x, 128, 32)

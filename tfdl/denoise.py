@@ -95,6 +95,7 @@ class DenoiseConfig:
     block_dropout: float = 0.0
     log_compression: bool = True
     long_window: int = 0
+    filter_taps: int = 0
     output: str = "mask"
     loss: str = "auto"
     fft_length: int = 1024
@@ -178,6 +179,8 @@ class DenoiseConfig:
                                  & (self.long_window - 1) or self.long_window <= self.fft_length):
             bad("long_window", f"must be 0 or a power of two > --fft_length={self.fft_length}, "
                 "with --model=tcn or tcn_crm")
+        if self.filter_taps and self.model != "tcn_crm" or self.filter_taps < 0:
+            bad("filter_taps", "must be >= 0, and 0 unless --model=tcn_crm")
         if not 0 <= self.speech_speed < 0.5:
             bad("speech_speed", "must be in [0, 0.5)")
         if self.speed_steps < 1:
@@ -687,6 +690,8 @@ def build_model(cfg, bins):
                   dropout=cfg.block_dropout)
         if cfg.model == "tcn":
             kw["output"] = cfg.output
+        else:
+            kw["taps"] = cfg.filter_taps
         return MODELS.build(cfg.model, **kw)
     kw = dict(bins=bins, hidden_layers=cfg.hidden_layers, units=cfg.units,
               activation=cfg.activation, dropout=cfg.dropout, context=cfg.context,

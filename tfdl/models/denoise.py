@@ -203,32 +203,60 @@ class SpectralHead(keras.layers.Layer):
             "magnitude" (softplus magnitude, noisy phase) or "complex_mask"
             (bound * tanh(.) real and imag mask, complex product with X).
         bound: the complex mask's bound.
+        taps: "complex_mask" only: a complex filter over the `2 * taps + 1` frames
+            around each frame instead of one mask per bin (deep filtering,
+            DeepFilterNet, Schroeter et al. 2022): `Y[t, f] = sum_k H_k[t, f] X[t + k, f]`,
+            k = -taps .. taps, frames outside the input taken as zero. `net_out` then
+            has `(2 * taps + 1) * 2 * bins` features, tap by tap (real parts, then
+            imaginary parts). 0: the plain mask.
     """
 
     KINDS = ("mask", "magnitude", "complex_mask")
 
-    def __init__(self, kind="mask", bound=2.0, **kwargs):
+    def __init__(self, kind="mask", bound=2.0, taps=0, **kwargs):
         super().__init__(**kwargs)
         if kind not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}. Received: kind={kind!r}")
+        if int(taps) != taps or taps < 0 or (taps and kind != "complex_mask"):
+            raise ValueError(f"taps must be an integer >= 0, and 0 unless "
+                             f"kind='complex_mask'. Received: taps={taps}, kind={kind!r}")
         self.kind = kind
         self.bound = float(bound)
+        self.taps = int(taps)
 
     def call(self, inputs):
         out, noisy = inputs
         re, im = noisy[..., 0], noisy[..., 1]
         if self.kind == "complex_mask":
-            mr, mi = tf.split(self.bound * tf.tanh(out / self.bound), 2, axis=-1)
+            m = self.bound * tf.tanh(out / self.bound)
+            if self.taps:
+                return self._filter(m, noisy)
+            mr, mi = tf.split(m, 2, axis=-1)
             return tf.stack([mr * re - mi * im, mr * im + mi * re], axis=-1)
         mag, cos, sin = _mag_phase(noisy)
         est = tf.sigmoid(out) * mag if self.kind == "mask" else tf.nn.softplus(out)
         return tf.stack([est * cos, est * sin], axis=-1)
 
+    def _filter(self, m, noisy):
+        n = 2 * self.taps + 1
+        bins = tf.shape(noisy)[2]
+        frames = tf.shape(noisy)[1]
+        # (batch, frames, taps, re/im, bins)
+        m = tf.reshape(m, tf.concat([tf.shape(m)[:2], [n, 2, bins]], 0))
+        padded = tf.pad(noisy, [[0, 0], [self.taps, self.taps], [0, 0], [0, 0]])
+        # (batch, frames, taps, bins, re/im): frame t + k for tap k - taps.
+        shifted = tf.stack([padded[:, k:k + frames] for k in range(n)], axis=2)
+        re, im = shifted[..., 0], shifted[..., 1]
+        mr, mi = m[:, :, :, 0], m[:, :, :, 1]
+        return tf.stack([tf.reduce_sum(mr * re - mi * im, axis=2),
+                         tf.reduce_sum(mr * im + mi * re, axis=2)], axis=-1)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1])
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind, "bound": self.bound}
+        return {**super().get_config(), "kind": self.kind, "bound": self.bound,
+                "taps": self.taps}
 
 
 def _check_bins(bins):
@@ -260,14 +288,16 @@ def _check(bins, hidden_layers, units, activation, dropout):
     _check_dropout(dropout)
 
 
-def _identity_mask_bias(name, output, bound, bins):
+def _identity_mask_bias(name, output, bound, bins, taps=0):
     """Checks a complex-mask builder's `output` and `bound`; returns the output-layer bias
-    that starts the mask at the identity (real part 1, imaginary part 0)."""
+    that starts the mask at the identity (real part 1, imaginary part 0; with `taps`,
+    the centre tap 1 and the others 0, see `SpectralHead`)."""
     if output not in ("complex_mask", "mask"):
         raise ValueError(f"{name} predicts a complex mask. Received: output={output!r}")
     if not bound > 1:
         raise ValueError(f"bound must be > 1. Received: bound={bound}")
-    return [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins
+    zeros = [0.0] * (2 * bins * taps)
+    return zeros + [float(bound * np.arctanh(1.0 / bound))] * bins + [0.0] * bins + zeros
 
 
 def _frame_network(bins, features, head, hidden_layers, units, activation, dropout, context,
@@ -409,7 +439,7 @@ def tcn(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
 @MODELS.register("tcn_crm")
 def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
             log_compression=True, output="complex_mask", bound=2.0, long_window=0,
-            frame_step=0, dropout=0.0):
+            frame_step=0, dropout=0.0, taps=0):
     """Phase-aware model: a complex ratio mask from a temporal convolutional network.
 
     Args:
@@ -418,13 +448,16 @@ def tcn_crm(bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=
         output: only "complex_mask".
         bound: bound of the mask's real and imaginary parts (> 1); the output
             layer starts at the identity mask.
+        taps: a complex filter over the `2 * taps + 1` frames around each frame
+            (deep filtering, see `SpectralHead`); 0: one mask value per bin.
 
     Returns:
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
-    identity = _identity_mask_bias("tcn_crm", output, bound, bins)
+    identity = _identity_mask_bias("tcn_crm", output, bound, bins, taps)
     features = SpectralFeatures(log_compression, True, long_window=long_window,
                                 frame_step=frame_step, name="features")
-    return _tcn_network(bins, features, SpectralHead("complex_mask", bound, name="head"),
-                        blocks, repeats, channels, hidden, kernel_size, 2 * bins,
+    head = SpectralHead("complex_mask", bound, taps=taps, name="head")
+    return _tcn_network(bins, features, head,
+                        blocks, repeats, channels, hidden, kernel_size, len(identity),
                         "denoise_tcn_crm", out_bias=identity, dropout=dropout)
