@@ -189,6 +189,12 @@ class ContextFrames(keras.layers.Layer):
         return {**super().get_config(), "context": self.context}
 
 
+def _complex_product(mr, mi, ri):
+    """(mr + i mi) times the complex values held as real/imag in `ri`'s last axis."""
+    re, im = ri[..., 0], ri[..., 1]
+    return tf.stack([mr * re - mi * im, mr * im + mi * re], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class SpectralHead(keras.layers.Layer):
     """Turns the network output into a clean STFT estimate (real/imag).
@@ -226,13 +232,12 @@ class SpectralHead(keras.layers.Layer):
 
     def call(self, inputs):
         out, noisy = inputs
-        re, im = noisy[..., 0], noisy[..., 1]
         if self.kind == "complex_mask":
             m = self.bound * tf.tanh(out / self.bound)
             if self.taps:
                 return self._filter(m, noisy)
             mr, mi = tf.split(m, 2, axis=-1)
-            return tf.stack([mr * re - mi * im, mr * im + mi * re], axis=-1)
+            return _complex_product(mr, mi, noisy)
         mag, cos, sin = _mag_phase(noisy)
         est = tf.sigmoid(out) * mag if self.kind == "mask" else tf.nn.softplus(out)
         return tf.stack([est * cos, est * sin], axis=-1)
@@ -246,10 +251,7 @@ class SpectralHead(keras.layers.Layer):
         padded = tf.pad(noisy, [[0, 0], [self.taps, self.taps], [0, 0], [0, 0]])
         # (batch, frames, taps, bins, re/im): frame t + k for tap k - taps.
         shifted = tf.stack([padded[:, k:k + frames] for k in range(n)], axis=2)
-        re, im = shifted[..., 0], shifted[..., 1]
-        mr, mi = m[:, :, :, 0], m[:, :, :, 1]
-        return tf.stack([tf.reduce_sum(mr * re - mi * im, axis=2),
-                         tf.reduce_sum(mr * im + mi * re, axis=2)], axis=-1)
+        return tf.reduce_sum(_complex_product(m[:, :, :, 0], m[:, :, :, 1], shifted), axis=2)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1])
