@@ -56,7 +56,13 @@ flags.DEFINE_integer("channels", D.channels, "tcn/tcn_crm: residual width.")
 flags.DEFINE_integer("hidden", D.hidden, "tcn/tcn_crm: width inside each block.")
 flags.DEFINE_float("block_dropout", D.block_dropout,
                    "tcn/tcn_crm: spatial dropout of each block's hidden channels (0: off).")
-flags.DEFINE_bool("log_compression", D.log_compression, "Feed log(1 + |X|) instead of |X|.")
+flags.DEFINE_bool("log_compression", D.log_compression,
+                  "Feed log(|X| + --log_offset) instead of |X|.")
+flags.DEFINE_enum("phase_features", D.phase_features, ["absolute", "delta"],
+                  "The tcn models' phase features: the noisy phase's cosine and sine "
+                  "(absolute) or those of its change from the previous frame (delta).")
+flags.DEFINE_float("log_offset", D.log_offset,
+                   "Offset inside the log of the magnitude features (> 0; 1: log1p).")
 flags.DEFINE_integer("long_window", D.long_window,
                      "tcn/tcn_crm: also feed the log magnitude of a STFT with this longer "
                      "window at the same hop (finer frequency resolution; 0: off).")
@@ -94,6 +100,8 @@ flags.DEFINE_float("noise_gain_offset_db", D.noise_gain_offset_db,
                    "Centre of that noise gain (> 0: louder noise, lower input SNRs).")
 flags.DEFINE_bool("noise_flip", D.noise_flip,
                   "Time-reverse and negate each training crop's noise, each with p = 1/2.")
+flags.DEFINE_bool("polarity_flip", D.polarity_flip,
+                  "Negate each training crop, speech and noise (and the target), with p = 1/2.")
 flags.DEFINE_float("loud_noise", D.loud_noise,
                    "Probability that a crop's noise from elsewhere is drawn in proportion to "
                    "its energy (the loudest noise more often; 0: uniform).")
@@ -104,6 +112,10 @@ flags.DEFINE_float("speech_speed", D.speech_speed,
 flags.DEFINE_integer("speed_steps", D.speed_steps,
                      "Speeds on each side of 1 with --speech_speed=x, evenly spaced: k gives "
                      "1 -+ x/k, ..., 1 -+ x (2k + 1 copies of the speech, each as likely).")
+flags.DEFINE_float("noise_speed", D.noise_speed,
+                   "Speed perturbation x of the noise: noise from elsewhere comes, each a "
+                   "third of the time, as recorded or played at 1 - x or 1 + x times the "
+                   "speed (0: off).")
 flags.DEFINE_float("speech_tilt_db", D.speech_tilt_db,
                    "Random spectral tilt of the training crops' speech, +-dB at 8 kHz and "
                    "125 Hz around 1 kHz, linear in log frequency (0: off).")

@@ -233,6 +233,49 @@ def test_long_window_features_match_numpy():
         denoise.DenoiseConfig(model="fc", fft_length=128, frame_step=32, long_window=512).validate()
 
 
+def test_log_offset_reaches_every_model_and_the_features():
+    x = np.random.default_rng(1).standard_normal(2000).astype(np.float32) * 0.01
+    z = denoise.features.stft(x, 128, 32)
+    ri = tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)[None]
+    for offset in (1.0, 1e-3):
+        cfg = denoise.DenoiseConfig(model="tcn_crm", fft_length=128, frame_step=32, blocks=2,
+                                    repeats=1, log_offset=offset).validate()
+        feats = denoise.build_model(cfg, 65).get_layer("features")(ri).numpy()[0]
+        np.testing.assert_allclose(feats[:, :65], np.log(np.abs(z.numpy()) + offset),
+                                   rtol=1e-4, atol=1e-4)
+    for name in ("fc", "fc_crm", "tcn"):
+        cfg = denoise.DenoiseConfig(model=name, log_offset=0.01)
+        assert denoise.build_model(cfg, 513).get_layer("features").log_offset == 0.01
+    with pytest.raises(ValueError, match="log_offset"):
+        MODELS.build("tcn", log_offset=0.0)
+    with pytest.raises(InputError, match="--log_offset"):
+        denoise.DenoiseConfig(log_offset=-1.0).validate()
+
+
+def test_delta_phase_features_match_numpy_and_ignore_polarity():
+    x = np.random.default_rng(2).standard_normal(3000).astype(np.float32)
+    z = denoise.features.stft(x, 128, 32)
+    ri = tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)[None]
+    cfg = denoise.DenoiseConfig(model="tcn_crm", fft_length=128, frame_step=32, blocks=2,
+                                repeats=1, phase_features="delta").validate()
+    model = denoise.build_model(cfg, 65)
+    feats = model.get_layer("features")(ri).numpy()[0]
+    step = np.angle(z.numpy()[1:] * np.conj(z.numpy()[:-1]))
+    np.testing.assert_allclose(feats[1:, 65:130], np.cos(step), atol=1e-5)
+    np.testing.assert_allclose(feats[1:, 130:], np.sin(step), atol=1e-5)
+    np.testing.assert_array_equal(feats[0, 65:], [1.0] * 65 + [0.0] * 65)  # no previous frame
+    np.testing.assert_array_equal(model.get_layer("features")(-ri).numpy()[0], feats)
+    # The absolute phase features change sign with the input; the delta ones do not.
+    absolute = MODELS.build("tcn_crm", bins=65, blocks=2, repeats=1).get_layer("features")
+    np.testing.assert_allclose(absolute(-ri)[0, :, 65:], -absolute(ri)[0, :, 65:], atol=1e-6)
+    clone = keras.Model.from_config(model.get_config())
+    assert clone.get_layer("features").phase == "delta"
+    with pytest.raises(ValueError, match="phase"):
+        MODELS.build("tcn", phase="relative")
+    with pytest.raises(InputError, match="--phase_features"):
+        denoise.DenoiseConfig(model="fc_crm", phase_features="delta").validate()
+
+
 def test_chunk_dataset_crops_and_remix():
     clean = _speechy(1.5)
     noisy = clean + sine(3000, 1.5, RATE, amplitude=0.1)
@@ -274,6 +317,22 @@ def test_chunk_dataset_noise_offset_and_flips():
     assert signs == {(True, True), (True, False), (False, True), (False, False)}
 
 
+def test_polarity_flip_negates_speech_and_noise_together():
+    clean = 0.2 + 0.1 * _speechy(1.5)  # positive speech, positive noise: DC bins > 0
+
+    def dc_signs(**kw):
+        ds = denoise.chunk_dataset(clean, clean + 0.05, chunk_frames=4, batch_size=64,
+                                   fft_length=256, frame_step=128, seed=0, crops_per_epoch=64,
+                                   **kw)
+        xb, yb = next(iter(ds))
+        speech, noise = yb[:, :, 0, 0].numpy(), (xb - yb)[:, :, 0, 0].numpy()
+        np.testing.assert_allclose(np.abs(noise), 0.05 * 128, rtol=1e-3)
+        return {(s > 0, n > 0) for s, n in zip(speech.ravel(), noise.ravel())}
+
+    assert dc_signs() == {(True, True)}
+    assert dc_signs(polarity_flip=True) == {(True, True), (False, False)}
+
+
 def _clean_crop_spectra(speech, count, **kw):
     """`count` training crops of `speech` plus a constant noise of 0.01 (4 frames of a
     256/128 STFT): checks that the crops' noise is the recording's (noisy - clean is the
@@ -306,6 +365,22 @@ def test_speed_change_and_speech_speed_crops():
     assert freqs(100, speech_speed=0.2, speed_steps=2) == {375.0, 437.5, 500.0, 562.5, 625.0}
     with pytest.raises(InputError, match="--speed_steps"):
         denoise.DenoiseConfig(speed_steps=0).validate()
+
+
+def test_noise_speed_crops_hold_the_noise_at_three_speeds():
+    # Silent speech, a 500 Hz tone as the noise: with noise_speed=0.2 and remix=1 the
+    # crops' noise is at 400, 500 and 600 Hz, all three; the clean target stays silent.
+    tone = sine(500, 1.0, RATE)
+    silence = np.zeros_like(tone)
+    ds = denoise.chunk_dataset(silence, tone, chunk_frames=4, batch_size=60, fft_length=256,
+                               frame_step=128, seed=0, crops_per_epoch=60, remix=1.0,
+                               noise_speed=0.2, sample_rate=RATE)
+    xb, yb = next(iter(ds))
+    assert not np.any(np.asarray(yb))
+    peaks = np.hypot(xb[..., 0], xb[..., 1]).mean(axis=1).argmax(axis=-1)
+    assert set(np.round(peaks * RATE / 256 / 62.5) * 62.5) == {375.0, 500.0, 625.0}
+    with pytest.raises(InputError, match="--noise_speed"):
+        denoise.DenoiseConfig(noise_speed=-0.1).validate()
 
 
 def test_speech_tilt_scales_the_clean_spectrum_by_log_frequency():

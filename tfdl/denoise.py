@@ -19,14 +19,17 @@ Layout of a run (`run(config)`):
    training part; the crop's noise gets a random gain (`noise_gain_db`, centred
    on `noise_gain_offset_db`) and, with `noise_flip`, is time-reversed and
    negated at random; with `loud_noise`, noise from elsewhere is drawn in
-   proportion to its energy (the loud crunches more often); with `speech_speed`
+   proportion to its energy (the loud crunches more often), and with
+   `noise_speed` played faster or slower; with `polarity_flip` the whole crop
+   is negated at random; with `speech_speed`
    (and `speed_steps`), the crop's speech may come from a copy of the clean
    training audio played faster or slower, and with `speech_tilt_db` its spectrum is
    tilted at random; with `extra_speech`, it may come from other recordings'
    clean speech (`load_extra_speech`): `chunk_dataset`); every
    model maps noisy real/imag STFT frames to a clean real/imag estimate
    (`tfdl.models.denoise`; the TCNs can also see a longer-window STFT's
-   magnitude, `long_window`). Losses: "magnitude" (MSE of magnitudes, the
+   magnitude, `long_window`, and phase changes instead of the noisy phase,
+   `phase_features`). Losses: "magnitude" (MSE of magnitudes, the
    course's), "spectrum" (MSE of real/imag; the default for `fc`/`fc_crm`:
    with the noisy phase it is the phase-sensitive approximation),
    "nsr" (error energy over signal energy of the batch's inverse-STFT waveforms,
@@ -52,7 +55,7 @@ import tensorflow as tf
 from tfdl import audio as taudio
 from tfdl import features, metrics, plots
 from tfdl.errors import InputError
-from tfdl.models.denoise import MODELS, FeatureNorm
+from tfdl.models.denoise import MODELS, PHASE_FEATURES, FeatureNorm
 
 LOSSES = ("auto", "magnitude", "spectrum", "snr", "nsr")
 # "spectrum" for the magnitude model too: with the noisy phase, the MSE of the real/imag
@@ -94,6 +97,8 @@ class DenoiseConfig:
     hidden: int = 128
     block_dropout: float = 0.0
     log_compression: bool = True
+    log_offset: float = 1.0
+    phase_features: str = "absolute"
     long_window: int = 0
     filter_taps: int = 0
     output: str = "mask"
@@ -115,9 +120,11 @@ class DenoiseConfig:
     noise_gain_db: float = 6.0
     noise_gain_offset_db: float = 0.0
     noise_flip: bool = False
+    polarity_flip: bool = False
     loud_noise: float = 0.0
     speech_speed: float = 0.0
     speed_steps: int = 1
+    noise_speed: float = 0.0
     speech_tilt_db: float = 0.0
     extra_speech: tuple = ()
     gain_db: float = 0.0
@@ -185,6 +192,14 @@ class DenoiseConfig:
             bad("speech_speed", "must be in [0, 0.5)")
         if self.speed_steps < 1:
             bad("speed_steps", "must be >= 1")
+        if self.phase_features not in PHASE_FEATURES:
+            bad("phase_features", f"must be one of {', '.join(PHASE_FEATURES)}")
+        if self.phase_features != "absolute" and not self.model.startswith("tcn"):
+            bad("phase_features", "applies to the tcn models only")
+        if not self.log_offset > 0:
+            bad("log_offset", "must be > 0")
+        if not 0 <= self.noise_speed < 0.5:
+            bad("noise_speed", "must be in [0, 0.5)")
         if not 0 <= self.speech_tilt_db <= 24:
             bad("speech_tilt_db", "must be in [0, 24]")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
@@ -436,7 +451,7 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
                   seed=0, crops_per_epoch=None, remix=0.0, gain_db=0.0, noise_gain_db=0.0,
                   noise_gain_offset_db=0.0, noise_flip=False, loud_noise=0.0,
                   speech_speed=0.0, speed_steps=1, speech_tilt_db=0.0, sample_rate=16000,
-                  extra_speech=None):
+                  extra_speech=None, noise_speed=0.0, polarity_flip=False):
     """Random waveform crops of `chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -481,6 +496,15 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         extra_speech: clean speech from elsewhere (`load_extra_speech`), one
             more copy to crop speech from, as likely as each of the others; its
             crops always get noise from the training part.
+        noise_speed: speed perturbation of the noise (0: off). Noise taken
+            from elsewhere comes, with equal probability, from the training
+            part's noise as recorded or played at 1 - noise_speed or
+            1 + noise_speed times the speed (crunches of other pitches and
+            lengths); `loud_noise` draws apply to the recorded noise only.
+        polarity_flip: negate the whole crop, speech and noise (the target
+            too), with probability 1/2: the right output for -x is minus that
+            for x (measured worse on the tail: this speech is not symmetric
+            in polarity, so its sign is information; see README).
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -493,8 +517,15 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     length = (chunk - 1) * frame_step + fft_length
     count = crops_per_epoch or default_crops(frames, chunk_frames, batch_size)
     clean = np.asarray(clean, np.float32)
-    v = tf.constant(np.asarray(noisy, np.float32) - clean)
+    noise = np.asarray(noisy, np.float32) - clean
     starts = n - length + 1
+    # The noise copies, end to end, as the speech copies below.
+    noises = [noise] + [speed_change(noise, 1 + sign * noise_speed) for sign in (-1, 1)
+                        if noise_speed]
+    noises = [c for c in noises if len(c) >= length]
+    v = tf.constant(np.concatenate(noises))
+    noise_offsets = tf.constant(np.cumsum([0] + [len(c) for c in noises[:-1]]), tf.int32)
+    noise_starts = tf.constant([len(c) - length + 1 for c in noises], tf.int64)
     if loud_noise:  # inverse CDF of the crop-length windows' noise energy
         e = np.concatenate([[0.0], np.cumsum(np.square(np.asarray(noisy, np.float64) - clean))])
         cdf = np.cumsum(e[length:] - e[:-length])
@@ -521,14 +552,18 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     def crop(seeds):
         k = tf.random.uniform([], 0, len(copies), tf.int32) if len(copies) > 1 else 0
         a = tf.cast(tf.math.floormod(seeds[0], tf.cast(copy_starts[k], tf.int64)), tf.int32)
-        b = tf.cast(tf.math.floormod(seeds[1], starts), tf.int32)
         u = tf.cast(tf.math.floormod(seeds[2], 1 << 20), tf.float32) / float(1 << 20)
+        elsewhere = (u < remix) | (k > 0)
+        j = tf.random.uniform([], 0, len(noises), tf.int32) if len(noises) > 1 else 0
+        j = tf.where(elsewhere, j, 0)
+        b = tf.cast(tf.math.floormod(seeds[1], noise_starts[j]), tf.int32)
         if loud_noise:
             w = tf.random.uniform([2], dtype=tf.float64)
             loud = tf.cast(tf.searchsorted(cdf, w[1:]), tf.int32)[0]
-            b = tf.where(w[0] < loud_noise, tf.minimum(loud, starts - 1), b)
-        b = tf.where((u < remix) | (k > 0), b, a)
-        sc, nc = s[offsets[k] + a:offsets[k] + a + length], v[b:b + length]
+            b = tf.where((w[0] < loud_noise) & (j == 0), tf.minimum(loud, starts - 1), b)
+        b = tf.where(elsewhere, b, a)
+        sc = s[offsets[k] + a:offsets[k] + a + length]
+        nc = v[noise_offsets[j] + b:noise_offsets[j] + b + length]
         if noise_flip:
             flips = tf.random.uniform([2]) < 0.5
             nc = tf.where(flips[0], tf.reverse(nc, [0]), nc)
@@ -539,6 +574,9 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
         if gain_db:
             g = 10.0 ** (tf.random.uniform([], -gain_db, gain_db) / 20.0)
             sc, nc = sc * g, nc * g
+        if polarity_flip:
+            sign = tf.where(tf.random.uniform([]) < 0.5, -1.0, 1.0)
+            sc, nc = sc * sign, nc * sign
         if not speech_tilt_db:
             return ri(sc + nc), ri(sc)
         t = tf.random.uniform([], -speech_tilt_db, speech_tilt_db)
@@ -686,8 +724,9 @@ def build_model(cfg, bins):
     if cfg.model.startswith("tcn"):
         kw = dict(bins=bins, blocks=cfg.blocks, repeats=cfg.repeats, channels=cfg.channels,
                   hidden=cfg.hidden, log_compression=cfg.log_compression,
-                  long_window=cfg.long_window, frame_step=cfg.frame_step,
-                  dropout=cfg.block_dropout)
+                  log_offset=cfg.log_offset, long_window=cfg.long_window,
+                  frame_step=cfg.frame_step, dropout=cfg.block_dropout,
+                  phase=cfg.phase_features)
         if cfg.model == "tcn":
             kw["output"] = cfg.output
         else:
@@ -695,7 +734,7 @@ def build_model(cfg, bins):
         return MODELS.build(cfg.model, **kw)
     kw = dict(bins=bins, hidden_layers=cfg.hidden_layers, units=cfg.units,
               activation=cfg.activation, dropout=cfg.dropout, context=cfg.context,
-              log_compression=cfg.log_compression)
+              log_compression=cfg.log_compression, log_offset=cfg.log_offset)
     if cfg.model == "fc":
         kw["output"] = cfg.output
     return MODELS.build(cfg.model, **kw)
@@ -783,6 +822,8 @@ def run(cfg, verbose="auto"):
                              noise_gain_offset_db=cfg.noise_gain_offset_db,
                              noise_flip=cfg.noise_flip, loud_noise=cfg.loud_noise,
                              speech_speed=cfg.speech_speed, speed_steps=cfg.speed_steps,
+                             noise_speed=cfg.noise_speed,
+                             polarity_flip=cfg.polarity_flip,
                              speech_tilt_db=cfg.speech_tilt_db, sample_rate=rate,
                              extra_speech=extra)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
