@@ -520,12 +520,9 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     noise = np.asarray(noisy, np.float32) - clean
     starts = n - length + 1
     # The noise copies, end to end, as the speech copies below.
-    noises = [noise] + [speed_change(noise, 1 + sign * noise_speed) for sign in (-1, 1)
-                        if noise_speed]
-    noises = [c for c in noises if len(c) >= length]
-    v = tf.constant(np.concatenate(noises))
-    noise_offsets = tf.constant(np.cumsum([0] + [len(c) for c in noises[:-1]]), tf.int32)
-    noise_starts = tf.constant([len(c) - length + 1 for c in noises], tf.int64)
+    v, noise_offsets, noise_starts = _end_to_end(
+        [noise] + [speed_change(noise, 1 + sign * noise_speed) for sign in (-1, 1)
+                   if noise_speed], length)
     if loud_noise:  # inverse CDF of the crop-length windows' noise energy
         e = np.concatenate([[0.0], np.cumsum(np.square(np.asarray(noisy, np.float64) - clean))])
         cdf = np.cumsum(e[length:] - e[:-length])
@@ -536,10 +533,7 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
                         for sign in (-1, 1)]
     if extra_speech is not None and len(extra_speech):
         copies.append(np.asarray(extra_speech, np.float32))
-    copies = [c for c in copies if len(c) >= length]
-    s = tf.constant(np.concatenate(copies))
-    offsets = tf.constant(np.cumsum([0] + [len(c) for c in copies[:-1]]), tf.int32)
-    copy_starts = tf.constant([len(c) - length + 1 for c in copies], tf.int32)
+    s, offsets, copy_starts = _end_to_end(copies, length)
 
     def ri(wave):
         z = features.stft(wave, fft_length, frame_step, fft_length)
@@ -550,11 +544,11 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
                           tf.float32)[:, None]
 
     def crop(seeds):
-        k = tf.random.uniform([], 0, len(copies), tf.int32) if len(copies) > 1 else 0
-        a = tf.cast(tf.math.floormod(seeds[0], tf.cast(copy_starts[k], tf.int64)), tf.int32)
+        k = tf.random.uniform([], 0, len(copy_starts), tf.int32) if len(copy_starts) > 1 else 0
+        a = tf.cast(tf.math.floormod(seeds[0], copy_starts[k]), tf.int32)
         u = tf.cast(tf.math.floormod(seeds[2], 1 << 20), tf.float32) / float(1 << 20)
         elsewhere = (u < remix) | (k > 0)
-        j = tf.random.uniform([], 0, len(noises), tf.int32) if len(noises) > 1 else 0
+        j = tf.random.uniform([], 0, len(noise_starts), tf.int32) if len(noise_starts) > 1 else 0
         j = tf.where(elsewhere, j, 0)
         b = tf.cast(tf.math.floormod(seeds[1], noise_starts[j]), tf.int32)
         if loud_noise:
@@ -586,6 +580,15 @@ def chunk_dataset(clean, noisy, chunk_frames, batch_size, fft_length=1024, frame
     ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(3)
     ds = ds.take(count).map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(2)
+
+
+def _end_to_end(waves, length):
+    """The `waves` of at least `length` samples, end to end, as constants: the samples,
+    each wave's offset (int32) and its number of `length`-sample crop starts (int64)."""
+    waves = [w for w in waves if len(w) >= length]
+    return (tf.constant(np.concatenate(waves)),
+            tf.constant(np.cumsum([0] + [len(w) for w in waves[:-1]]), tf.int32),
+            tf.constant([len(w) - length + 1 for w in waves], tf.int64))
 
 
 def speed_change(wave, speed):

@@ -56,6 +56,12 @@ def _mag_phase(ri):
     return mag, cos, sin
 
 
+def _complex_product(mr, mi, ri):
+    """(mr + i mi) times the complex values held as real/imag in `ri`'s last axis."""
+    re, im = ri[..., 0], ri[..., 1]
+    return tf.stack([mr * re - mi * im, mr * im + mi * re], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class SpectralFeatures(keras.layers.Layer):
     """Per-frame features of a noisy STFT.
@@ -123,9 +129,7 @@ class SpectralFeatures(keras.layers.Layer):
         parts = [self._compress(mag)]
         if self.complex_parts and self.phase == "delta":
             prev = tf.pad(inputs[:, :-1], [[0, 0], [1, 0], [0, 0], [0, 0]])
-            re = inputs[..., 0] * prev[..., 0] + inputs[..., 1] * prev[..., 1]
-            im = inputs[..., 1] * prev[..., 0] - inputs[..., 0] * prev[..., 1]
-            _, cos, sin = _mag_phase(tf.stack([re, im], axis=-1))
+            _, cos, sin = _mag_phase(_complex_product(prev[..., 0], -prev[..., 1], inputs))
         if self.complex_parts:
             parts += [cos, sin]
         if self.long_window:
@@ -204,12 +208,6 @@ class ContextFrames(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "context": self.context}
-
-
-def _complex_product(mr, mi, ri):
-    """(mr + i mi) times the complex values held as real/imag in `ri`'s last axis."""
-    re, im = ri[..., 0], ri[..., 1]
-    return tf.stack([mr * re - mi * im, mr * im + mi * re], axis=-1)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
