@@ -125,6 +125,9 @@ flags.DEFINE_list("extra_speech", list(D.extra_speech),
                   "more source of crop speech, mixed with the pair's noise; default: none).")
 flags.DEFINE_float("gain_db", D.gain_db, "Random training gain in +-dB (0: off).")
 flags.DEFINE_float("max_seconds", D.max_seconds, "Use only the first N s of the pair (0: all).")
+flags.DEFINE_float("train_seconds", D.train_seconds,
+                   "Train on only the first N s of the training part (0: all; the validation "
+                   "tail and the crops per epoch stay as for the whole part).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")
 flags.DEFINE_integer("audio_every", D.audio_every, "TensorBoard audio every N epochs.")
 flags.DEFINE_bool("export", D.export, "Write the export/ SavedModel.")

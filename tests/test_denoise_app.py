@@ -10,7 +10,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from conftest import load_app, sine, write_wav
-from tfdl import cli
+from tfdl import cli, denoise
 from tfdl.audio import read_audio
 from tfdl.errors import InputError
 
@@ -82,6 +82,7 @@ def _pair(tmp_path, clean, noisy, rate=16000, noisy_rate=None):
     ("stereo", "channels"), ("rate", "different sample rates"), ("length", "differ in length"),
     ("silent", "silent"), ("short_test", "too short"), ("silent_test", "silent"),
     ("no_extra", "--extra_speech: no file matches"), ("silent_extra", "--extra_speech: .* silent"),
+    ("train_seconds", "--train_seconds must lie between .*1.70 s"),
 ])
 def test_bad_inputs_give_one_clear_error_and_write_no_audio(tmp_path, case, match):
     a = sine(300, 2.0, 16000, 0.3)
@@ -100,6 +101,8 @@ def test_bad_inputs_give_one_clear_error_and_write_no_audio(tmp_path, case, matc
         kw["test"] = [str(write_wav(tmp_path / "t.wav", np.zeros(8000), 16000))]
     elif case == "no_extra":
         kw["extra_speech"] = [str(tmp_path / "speech" / "*.wav")]
+    elif case == "train_seconds":
+        kw["train_seconds"] = 1.8  # the training part is the first 85 % of 2 s
     elif case == "silent_extra":
         write_wav(tmp_path / "speech" / "e.wav", np.zeros(8000), 8000)
         kw["extra_speech"] = [str(tmp_path / "speech" / "*.wav")]
@@ -107,3 +110,27 @@ def test_bad_inputs_give_one_clear_error_and_write_no_audio(tmp_path, case, matc
         _main(**kw)
     assert "\n" not in str(e.value)
     assert not list((tmp_path / "w").rglob("*.wav")) if (tmp_path / "w").exists() else True
+
+
+def test_train_seconds_trains_on_less_audio_with_as_many_crops(data_root, tmp_path,
+                                                               monkeypatch):
+    seen = []
+    real = denoise.chunk_dataset
+
+    def spy(clean, noisy, chunk_frames, batch_size, fft_length, frame_step, *a, **kw):
+        seen.append((len(clean), len(noisy), kw["crops_per_epoch"]))
+        return real(clean, noisy, chunk_frames, batch_size, fft_length, frame_step, *a, **kw)
+
+    monkeypatch.setattr(denoise, "chunk_dataset", spy)
+    runs = {}
+    for seconds in (0.0, 1.0):
+        wd = tmp_path / f"s{seconds}"
+        _main(data_dir=str(data_root / "denoise"), workdir=str(wd), train_seconds=seconds,
+              export=False)
+        runs[seconds] = json.loads((wd / "metrics.json").read_text())
+    # 3 s of the pair: a 2.55 s training part; the default STFT (512 hop) has 80 frames.
+    whole = denoise.default_crops(1 + int(3.0 * 16000 * 0.85) // 512, 8, 4)
+    assert seen == [(40800, 40800, whole), (16000, 16000, whole)]
+    assert runs[1.0]["train_seconds_audio"] == 1.0
+    assert runs[0.0]["train_seconds_audio"] == 2.55
+    assert runs[1.0]["validation_snr_db"]["input"] == runs[0.0]["validation_snr_db"]["input"]

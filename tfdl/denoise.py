@@ -129,6 +129,7 @@ class DenoiseConfig:
     extra_speech: tuple = ()
     gain_db: float = 0.0
     max_seconds: float = 0.0
+    train_seconds: float = 0.0
     steps_per_epoch: int = 0
     audio_every: int = 10
     export: bool = True
@@ -203,7 +204,8 @@ class DenoiseConfig:
         if not 0 <= self.speech_tilt_db <= 24:
             bad("speech_tilt_db", "must be in [0, 24]")
         for name in ("patience", "griffin_lim", "steps_per_epoch", "audio_every", "gain_db",
-                     "noise_gain_db", "max_seconds", "clipnorm", "weight_decay"):
+                     "noise_gain_db", "max_seconds", "train_seconds", "clipnorm",
+                     "weight_decay"):
             if getattr(self, name) < 0:
                 bad(name, "must be >= 0")
         return self
@@ -801,6 +803,10 @@ def run(cfg, verbose="auto"):
         raise InputError(f"--clean/--noisy: {len(clean)} samples are too few for a training "
                          f"part and a validation tail (--val_fraction={cfg.val_fraction}) of "
                          f"at least one STFT frame each (--fft_length={cfg.fft_length})")
+    if cfg.train_seconds and not cfg.fft_length <= cfg.train_seconds * rate <= cut:
+        raise InputError(f"--train_seconds must lie between one STFT frame "
+                         f"({cfg.fft_length / rate:.3f} s) and the training part "
+                         f"({cut / rate:.2f} s). Received: --train_seconds={cfg.train_seconds}")
     test_waves = [(p, *load_test(p, rate, cfg.fft_length)) for p in tests]
     extra, extra_files = (load_extra_speech(cfg.extra_speech, rate, clean[:cut])
                           if cfg.extra_speech else (None, 0))
@@ -813,7 +819,14 @@ def run(cfg, verbose="auto"):
                                   "extra_speech_seconds": 0 if extra is None
                                   else round(len(extra) / rate, 2)})
     fl, fs = cfg.fft_length, cfg.frame_step
+    # Crops per epoch from the whole training part (its centred STFT has 1 + cut // fs
+    # frames), also with --train_seconds: less audio, as many optimizer steps.
+    crops = default_crops(1 + cut // fs, cfg.chunk_frames, cfg.batch_size)
     clean_tr, noisy_tr, clean_va, noisy_va = clean[:cut], noisy[:cut], clean[cut:], noisy[cut:]
+    if cfg.train_seconds:
+        n = int(round(cfg.train_seconds * rate))
+        clean_tr, noisy_tr = clean_tr[:n], noisy_tr[:n]
+        check_not_silent(clean_tr, clean_path, "clean")
     xtr = spectrum(noisy_tr, fl, fs)
     xva, yva = spectrum(noisy_va, fl, fs), spectrum(clean_va, fl, fs)
 
@@ -828,10 +841,9 @@ def run(cfg, verbose="auto"):
                              noise_speed=cfg.noise_speed,
                              polarity_flip=cfg.polarity_flip,
                              speech_tilt_db=cfg.speech_tilt_db, sample_rate=rate,
-                             extra_speech=extra)
+                             extra_speech=extra, crops_per_epoch=crops)
     val_ds = tf.data.Dataset.from_tensors((xva[None], yva[None]))
-    steps = cfg.steps_per_epoch or -(-default_crops(len(xtr), cfg.chunk_frames,
-                                                     cfg.batch_size) // cfg.batch_size)
+    steps = cfg.steps_per_epoch or -(-crops // cfg.batch_size)
     model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
                                            decay_steps=steps * cfg.epochs,
                                            weight_decay=cfg.weight_decay or None,
@@ -889,7 +901,7 @@ def run(cfg, verbose="auto"):
 
     result = {
         "model": cfg.model, "loss": cfg.resolved_loss, "sample_rate": rate,
-        "train_seconds_audio": cut / rate, "validation_seconds_audio": (len(clean) - cut) / rate,
+        "train_seconds_audio": len(clean_tr) / rate, "validation_seconds_audio": (len(clean) - cut) / rate,
         "train_frames": int(xtr.shape[0]), "validation_frames": int(xva.shape[0]),
         "validation_snr_db": snr, "validation_si_sdr_db": si_sdr, "training_snr_db": train_snr,
         "validation_snr_per_epoch": monitor.snrs,
