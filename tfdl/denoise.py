@@ -803,10 +803,15 @@ def run(cfg, verbose="auto"):
         raise InputError(f"--clean/--noisy: {len(clean)} samples are too few for a training "
                          f"part and a validation tail (--val_fraction={cfg.val_fraction}) of "
                          f"at least one STFT frame each (--fft_length={cfg.fft_length})")
-    if cfg.train_seconds and not cfg.fft_length <= cfg.train_seconds * rate <= cut:
-        raise InputError(f"--train_seconds must lie between one STFT frame "
-                         f"({cfg.fft_length / rate:.3f} s) and the training part "
-                         f"({cut / rate:.2f} s). Received: --train_seconds={cfg.train_seconds}")
+    train_end = cut  # the training audio: clean[:train_end], all of the part by default
+    if cfg.train_seconds:
+        if not cfg.fft_length <= cfg.train_seconds * rate <= cut:
+            raise InputError(f"--train_seconds must lie between one STFT frame "
+                             f"({cfg.fft_length / rate:.3f} s) and the training part "
+                             f"({cut / rate:.2f} s). Received: "
+                             f"--train_seconds={cfg.train_seconds}")
+        train_end = int(round(cfg.train_seconds * rate))
+        check_not_silent(clean[:train_end], clean_path, "clean")
     test_waves = [(p, *load_test(p, rate, cfg.fft_length)) for p in tests]
     extra, extra_files = (load_extra_speech(cfg.extra_speech, rate, clean[:cut])
                           if cfg.extra_speech else (None, 0))
@@ -822,11 +827,8 @@ def run(cfg, verbose="auto"):
     # Crops per epoch from the whole training part (its centred STFT has 1 + cut // fs
     # frames), also with --train_seconds: less audio, as many optimizer steps.
     crops = default_crops(1 + cut // fs, cfg.chunk_frames, cfg.batch_size)
-    clean_tr, noisy_tr, clean_va, noisy_va = clean[:cut], noisy[:cut], clean[cut:], noisy[cut:]
-    if cfg.train_seconds:
-        n = int(round(cfg.train_seconds * rate))
-        clean_tr, noisy_tr = clean_tr[:n], noisy_tr[:n]
-        check_not_silent(clean_tr, clean_path, "clean")
+    clean_tr, noisy_tr = clean[:train_end], noisy[:train_end]
+    clean_va, noisy_va = clean[cut:], noisy[cut:]
     xtr = spectrum(noisy_tr, fl, fs)
     xva, yva = spectrum(noisy_va, fl, fs), spectrum(clean_va, fl, fs)
 
