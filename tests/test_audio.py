@@ -72,13 +72,74 @@ def test_peak_normalize_keeps_silence_finite():
     np.testing.assert_allclose(y, [[0, 0], [0.5, -1.0]])
 
 
-def test_resample_sine_keeps_frequency():
-    x = sine(440, 0.5, 8000)
-    y = audio.resample(x, 8000, 16000).numpy()
-    assert abs(len(y) - 8000) <= 1
+def _peak_hz(y, rate):
     spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
-    peak_hz = np.argmax(spec) * 16000 / len(y)
-    assert abs(peak_hz - 440) < 4
+    return np.argmax(spec) * rate / len(y)
+
+
+@pytest.mark.parametrize("rate_in,rate_out", [(8000, 16000), (16000, 8000), (44100, 8000),
+                                              (8000, 44100), (22050, 16000)])
+def test_resample_sine_keeps_frequency_and_length(rate_in, rate_out):
+    x = sine(440, 0.5, rate_in)
+    y = audio.resample(x, rate_in, rate_out).numpy()
+    assert y.dtype == np.float32 and len(y) == round(len(x) * rate_out / rate_in)
+    assert abs(_peak_hz(y, rate_out) - 440) < 4
+    # The amplitude survives (no gain change in the pass band), away from the edges.
+    assert np.abs(y[len(y) // 4:-len(y) // 4]).max() == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1001, 4999])
+def test_resample_length_is_round_n_out_over_in(n):
+    for rate_in, rate_out in [(16000, 8000), (8000, 16000), (44100, 8000), (3000, 7000)]:
+        y = audio.resample(np.zeros(n, np.float32), rate_in, rate_out)
+        assert y.shape == (round(n * rate_out / rate_in),), (n, rate_in, rate_out)
+
+
+def test_resample_suppresses_energy_above_the_new_nyquist():
+    # 6 kHz is above 8 kHz's Nyquist (4 kHz): downsampling must remove it, not fold it
+    # to 2 kHz. What the mixture leaves beyond the 500 Hz tone alone is the residue.
+    keep, alias = sine(500, 1.0, 16000), sine(6000, 1.0, 16000)
+    y = audio.resample(keep + alias, 16000, 8000).numpy()
+    residual = (y - audio.resample(keep, 16000, 8000).numpy())[200:-200]  # filter edges off
+    assert 10 * np.log10(np.sum(residual ** 2) / np.sum(alias[::2][200:-200] ** 2)) < -80
+
+
+@pytest.mark.parametrize("rate", [1000, 8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000])
+def test_resample_any_rate_from_1k_to_192k(rate):
+    x = sine(200, 0.25, 16000)
+    y = audio.resample(x, 16000, rate).numpy()
+    assert len(y) == round(len(x) * rate / 16000)
+    assert abs(_peak_hz(y, rate) - 200) < 8
+    back = audio.resample(y, rate, 16000).numpy()
+    assert abs(_peak_hz(back, 16000) - 200) < 8
+
+
+@pytest.mark.parametrize("bad", [0, -8000, 8000.5, None, True])
+def test_resample_bad_rate_is_a_one_line_value_error(bad):
+    for args in [(bad, 8000), (8000, bad)]:
+        with pytest.raises(ValueError, match=r"rate_(in|out) must be a positive integer") as e:
+            audio.resample(np.zeros(10, np.float32), *args)
+        assert "\n" not in str(e.value)
+
+
+def test_resample_equal_rates_is_no_op_and_never_loads_tensorflow_io():
+    import sys
+
+    x = tf.constant(sine(440, 0.1, 8000))
+    assert audio.resample(x, 8000, 8000) is x
+    f = tf.function(lambda a: audio.resample(a, 8000, 8000))
+    ops = {op.type for op in f.get_concrete_function(tf.TensorSpec([None])).graph.get_operations()}
+    assert not ops & {"PyFunc", "EagerPyFunc", "NumpyFunction"}
+    audio.resample(x, 8000, 16000)
+    assert "tensorflow_io" not in sys.modules  # results never depend on the [io] extra
+
+
+def test_resample_graph_matches_eager():
+    x = sine(440, 0.3, 8000)
+    eager = audio.resample(x, 8000, 16000).numpy()
+    graph = tf.function(lambda a, r: audio.resample(a, r, 16000))(tf.constant(x),
+                                                                 tf.constant(8000)).numpy()
+    np.testing.assert_array_equal(eager, graph)
 
 
 def test_resample_in_dataset_map_with_per_file_rate(wav_factory):
@@ -89,8 +150,9 @@ def test_resample_in_dataset_map_with_per_file_rate(wav_factory):
         x, rate = audio.decode_wav(tf.io.read_file(p))
         return audio.resample(x, rate, 16000)
 
-    lens = [len(x) for x in tf.data.Dataset.from_tensor_slices(paths).map(load).as_numpy_iterator()]
-    assert lens == [4000, 4000]
+    out = list(tf.data.Dataset.from_tensor_slices(paths).map(load).as_numpy_iterator())
+    assert [len(x) for x in out] == [4000, 4000]
+    assert all(abs(_peak_hz(x, 16000) - 440) < 8 for x in out)
 
 
 def test_write_wav_refuses_nan(tmp_path):

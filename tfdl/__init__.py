@@ -1,12 +1,35 @@
 """tfdl: TensorFlow/Keras reference apps for classic deep-learning tasks on audio and images.
 
 Importing `tfdl` before TensorFlow keeps TensorFlow's start-up noise (oneDNN,
-CUDA, TensorRT messages) away from the user: set `TF_CPP_MIN_LOG_LEVEL`
-yourself to see it again.
+CUDA, TensorRT messages) away from the user: `TF_CPP_MIN_LOG_LEVEL` defaults to
+3. TensorFlow 2.17+ writes some of that noise from C++ before its logging is
+set up, ignoring the variable, so TensorFlow is imported here with the
+process's stderr pointed at /dev/null for the import alone (errors still raise
+as usual). Set `TF_CPP_MIN_LOG_LEVEL=0` to see every message again.
 """
 
 import os as _os
+import sys as _sys
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
+
+def _import_tensorflow_quietly():
+    level = _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if level == "0" or "tensorflow" in _sys.modules:
+        return
+    try:
+        _sys.stderr.flush()
+        saved, devnull = _os.dup(2), _os.open(_os.devnull, _os.O_WRONLY)
+    except OSError:  # No usable fd 2 (an embedded interpreter): import as usual.
+        return
+    try:
+        _os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        _os.dup2(saved, 2)
+        _os.close(saved)
+        _os.close(devnull)
+
+
+_import_tensorflow_quietly()

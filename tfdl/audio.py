@@ -2,9 +2,8 @@
 
 WAV (16-bit PCM) is decoded with core TensorFlow (`tf.audio.decode_wav`) so it
 runs inside tf.data and on any TensorFlow version. Other formats (24-bit or
-float WAV, FLAC, OGG) go through `soundfile`. Resampling uses
-`tfio.audio.resample` when tensorflow-io's ops load, with a clear error if
-they do not.
+float WAV, FLAC, OGG) go through `soundfile`. Resampling uses soxr
+(`resample`), eagerly or inside tf.data; tensorflow-io is not needed.
 """
 
 import os
@@ -15,9 +14,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfdl.errors import InputError
-
-_TFIO_TF = "2.16"  # tensorflow-io 0.37.1 is built against TensorFlow 2.16.
-
 
 def wav_info(path):
     """Reads a WAV header without decoding samples.
@@ -173,7 +169,9 @@ def pad_or_trim(audio, length):
     paddings = tf.concat([tf.zeros([tf.rank(audio) - 1, 2], tf.int32),
                           tf.reshape(tf.stack([0, pad]), [1, 2])], axis=0)
     out = tf.pad(audio, paddings)
-    return tf.ensure_shape(out, audio.shape[:-1].concatenate([length]))
+    # set_shape, not tf.ensure_shape: the latter is no TFLite built-in op.
+    out.set_shape(audio.shape[:-1].concatenate([length]))
+    return out
 
 
 def peak_normalize(audio, eps=1e-8):
@@ -183,53 +181,77 @@ def peak_normalize(audio, eps=1e-8):
     return audio / tf.maximum(peak, eps)
 
 
-def _tfio():
-    try:
-        import tensorflow_io as tfio
+def _check_rate(name, rate):
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+        raise ValueError(f"{name} must be a positive integer sample rate in Hz. "
+                         f"Received: {name}={rate!r}")
 
-        tfio.audio.resample  # noqa: B018  (forces the lazy op library to load)
-        # Inside tf.data, TF logs that it vectorises the resample op with a
-        # while_loop: expected, and not the user's concern.
-        tf.get_logger().setLevel("ERROR")
-        return tfio
-    except Exception as e:  # ImportError or NotImplementedError on op load.
-        raise ImportError(
-            f"tensorflow-io's audio ops could not load with TensorFlow {tf.__version__}; "
-            f"resampling needs tensorflow-io 0.37.1 on TensorFlow {_TFIO_TF} "
-            f"(pip install tensorflow=={_TFIO_TF}.2 tensorflow-io==0.37.1): {e}") from None
+
+def resampled_length(samples, rate_in, rate_out):
+    """The length `resample` returns: `round(samples * rate_out / rate_in)`."""
+    return round(int(samples) * int(rate_out) / int(rate_in))
+
+
+def _soxr(audio, rate_in, rate_out):
+    """NumPy resampling with soxr (the SoX resampler, "HQ": steep anti-alias filter).
+
+    The output is cut or zero-padded by at most a sample to
+    `resampled_length`, whatever soxr's own rounding of the length.
+    """
+    import soxr  # A dependency of librosa, deferred: most runs never resample.
+
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    rate_in, rate_out = int(rate_in), int(rate_out)
+    if rate_in <= 0:
+        raise InputError(f"cannot resample audio whose sample rate is {rate_in} Hz")
+    if rate_in == rate_out:
+        return audio
+    n = resampled_length(audio.shape[0], rate_in, rate_out)
+    out = soxr.resample(audio, rate_in, rate_out, quality="HQ") if audio.shape[0] else audio
+    out = np.asarray(out, np.float32)[:n]
+    if out.shape[0] < n:
+        out = np.pad(out, [(0, n - out.shape[0])])
+    return out
 
 
 def resample(audio, rate_in, rate_out):
-    """Resamples a mono waveform with `tfio.audio.resample`.
+    """Resamples a mono waveform with soxr (no tensorflow-io needed).
 
-    Works eagerly and inside tf.data; `rate_in` may be a tensor (a per-file
-    rate read by `decode_wav`), in which case equal rates pass through.
+    Eagerly, with Python or NumPy inputs, this is a direct call of the `soxr`
+    package. With a tensor `rate_in` (a per-file rate read by `decode_wav`)
+    or inside a `tf.function` / `tf.data` map it runs as `tf.numpy_function`,
+    and files already at `rate_out` skip it (`tf.cond`). Equal Python rates
+    return the input unchanged, without any op. The library, not our own
+    filter: soxr's "HQ" filter is the reference resampler of librosa and SoX.
 
     Args:
-        audio: [samples] float tensor.
-        rate_in: input sample rate (int or int tensor).
-        rate_out: output sample rate (int).
+        audio: [samples] float waveform (NumPy array or tensor).
+        rate_in: input sample rate in Hz (int, or an int tensor).
+        rate_out: output sample rate in Hz (int > 0).
 
     Returns:
         [round(samples * rate_out / rate_in)] float32 tensor.
+
+    Raises:
+        ValueError: a Python rate that is not a positive integer.
     """
+    _check_rate("rate_out", rate_out)
+    rate_out = int(rate_out)
+    if not tf.is_tensor(rate_in):
+        _check_rate("rate_in", rate_in)
+        if int(rate_in) == rate_out:
+            return tf.convert_to_tensor(audio, tf.float32)
+        if not tf.is_tensor(audio) or tf.executing_eagerly():
+            return tf.constant(_soxr(np.asarray(audio), int(rate_in), rate_out))
     audio = tf.convert_to_tensor(audio, tf.float32)
-    if isinstance(rate_in, (int, np.integer)) and int(rate_in) == int(rate_out):
-        return audio
-    tfio = _tfio()
     rate_in = tf.cast(rate_in, tf.int64)
 
     def _do():
-        # The kernel behind `tfio.audio.resample` (same numbers) without its tf.case /
-        # vectorized_map wrapping: a far smaller graph for tf.data to instantiate.
-        from tensorflow_io.python.ops import core_ops
+        out = tf.numpy_function(_soxr, [audio, rate_in, tf.constant(rate_out, tf.int64)],
+                                tf.float32, stateful=False)
+        return tf.reshape(out, [-1])
 
-        return core_ops.io_audio_resample(audio[:, None], rate_in=rate_in,
-                                          rate_out=int(rate_out))[:, 0]
-
-    if isinstance(rate_in, tf.Tensor):
-        return tf.cond(tf.equal(rate_in, int(rate_out)), lambda: audio, _do)
-    return _do()
+    return tf.cond(tf.equal(rate_in, rate_out), lambda: audio, _do)
 
 
 def load(path, sample_rate=None):

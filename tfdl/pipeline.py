@@ -25,7 +25,7 @@ def load_waveform(path, sample_rate, length=None):
     Args:
         path: scalar string tensor.
         sample_rate: target rate (Python int); files at other rates are
-            resampled with `tfio.audio.resample`.
+            resampled with soxr (`tfdl.audio.resample`).
         length: samples to pad/trim to, or None to keep the length.
 
     Returns:

@@ -219,7 +219,7 @@ def check_vocabulary(corpus, phones):
     index = {p: i for i, p in enumerate(phones)}
     unknown = {}
     for u in corpus.utterances:
-        for p in np.unique(u.phones):
+        for p in map(str, np.unique(u.phones)):
             if p not in index and p not in unknown:
                 unknown[p] = u.source or u.name
     if unknown:
