@@ -89,7 +89,8 @@ flags.DEFINE_bool("jit_compile", False,
                   "slower for `mfcc`).")
 flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multi_worker"],
                   "tf.distribute strategy.")
-flags.DEFINE_string("export_dir", "runs/digits/export", "SavedModel for `predict`.")
+flags.DEFINE_string("export_dir", "runs/digits/export",
+                    "For `predict`: the SavedModel folder, or its model.tflite.")
 
 
 def _numbers(flag, values):

@@ -72,7 +72,8 @@ flags.DEFINE_integer("batch_size", D.batch_size, "Examples per batch.")
 flags.DEFINE_integer("patience", D.patience, "Early-stopping patience (0: none).")
 flags.DEFINE_integer("steps_per_epoch", D.steps_per_epoch, "Cap on steps per epoch (0: all).")
 flags.DEFINE_integer("seed", D.seed, "Random seed.")
-flags.DEFINE_string("export_dir", None, "predict/stream: SavedModel (default <workdir>/export).")
+flags.DEFINE_string("export_dir", None, "predict/stream: the SavedModel folder, or its "
+                    "model.tflite (default <workdir>/export).")
 flags.DEFINE_float("hop_ms", 100.0, "stream: window hop.")
 flags.DEFINE_float("average_window_ms", 300.0, "stream: probability averaging window.")
 flags.DEFINE_float("threshold", 0.6, "stream: minimum averaged score to report a keyword.")
@@ -130,7 +131,9 @@ def main(argv):
                  ("metrics", f"{result['workdir']}/metrics.json")]
         if result["export"]:
             rows += [("export", result["export"]),
-                     ("export latency", f"{result['export_latency_ms_per_clip']:.2f} ms/clip")]
+                     ("export latency", f"{result['export_latency_ms_per_clip']:.2f} ms/clip"),
+                     ("TFLite", f"{result['tflite']} "
+                                f"({result['tflite_latency_ms_per_clip']:.2f} ms/clip)")]
         rows.append(("tensorboard", f"tensorboard --logdir {result['workdir']}/tensorboard"))
         cli.summary("keywords: done", rows)
     elif command == "predict":

@@ -196,6 +196,35 @@ def test_export_classifier_round_trip(tmp_path):
         export.export_classifier(model, tmp_path / "e2", ["a", "b", "c"])
 
 
+def test_tflite_export_metadata_sizes_and_load_errors(tmp_path):
+    inputs = keras.Input((None,))
+    x = keras.layers.Lambda(lambda t: tf.stack([tf.reduce_mean(t, -1),
+                                                tf.reduce_max(t, -1)], -1))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    out = export.ship_classifier(model, tmp_path / "export", ["no", "yes"], clip_samples=100,
+                                 metadata={"task": "toy", "sample_rate": 100}, repeats=3)
+    assert export.read_metadata(tmp_path / "export") == {"task": "toy", "sample_rate": 100,
+                                                         "labels": ["no", "yes"]}
+    tflite = tmp_path / "export" / "model.tflite"
+    assert out["tflite"] == str(tflite) and out["tflite_bytes"] == tflite.stat().st_size
+    # The SavedModel's size leaves the .tflite beside it out.
+    files = [p for p in (tmp_path / "export").rglob("*") if p.is_file() and p != tflite]
+    assert out["export_bytes"] == sum(p.stat().st_size for p in files)
+    assert out["export_latency_ms_per_clip"] > 0 and out["tflite_latency_ms_per_clip"] > 0
+    lite, saved = export.load(tflite), export.load(tmp_path / "export")
+    for n in (1, 50, 777):  # any length: the interpreter resizes its input
+        wav = np.random.default_rng(n).normal(size=(2, n)).astype(np.float32)
+        a, b = lite.serve(wav), saved.serve(wav)
+        np.testing.assert_allclose(a["probabilities"].numpy(), b["probabilities"].numpy(),
+                                   atol=1e-6)
+        np.testing.assert_array_equal(a["label"].numpy(), b["label"].numpy())
+    assert export.export_dir_of(tflite) == tmp_path / "export"
+    with pytest.raises(InputError, match="no SavedModel in"):
+        export.load(tmp_path)
+    with pytest.raises(InputError, match="TFLite model not found"):
+        export.load(tmp_path / "missing.tflite")
+
+
 def test_plots_write_pngs(tmp_path):
     hist = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}
     for p in (plots.training_curves(hist, tmp_path / "curves.png"),

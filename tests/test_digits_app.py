@@ -55,7 +55,7 @@ def test_smoke_run_writes_the_workdir(smoke_run):
     wd = smoke_run
     for name in ("config.json", "history.json", "metrics.json", "training_curves.png",
                  "confusion_matrix.png", "waveform_mfcc.png", "checkpoints/best.weights.h5",
-                 "export/saved_model.pb"):
+                 "export/saved_model.pb", "export/model.tflite", "export/assets.extra/tfdl.json"):
         assert (wd / name).is_file(), name
     for sub in ("train", "hparams", "images"):
         assert any((wd / "tensorboard" / sub).iterdir()), sub
@@ -68,6 +68,36 @@ def test_smoke_run_writes_the_workdir(smoke_run):
     assert config["learning_rate"] > 0  # filled from the model's defaults
     history = json.loads((wd / "history.json").read_text())
     assert history["steady_examples_per_sec"] > 0
+    for key in ("export_bytes", "tflite_bytes", "export_latency_ms_per_clip",
+                "tflite_latency_ms_per_clip"):
+        assert metrics[key] > 0, key
+    assert metrics["tflite_bytes"] == (wd / "export" / "model.tflite").stat().st_size
+    meta = json.loads((wd / "export" / "assets.extra" / "tfdl.json").read_text())
+    assert meta == {"task": "digits", "sample_rate": 8000, "model": "mfcc",
+                    "labels": [str(d) for d in range(10)]}
+
+
+def test_tflite_matches_saved_model_on_real_fsdd(smoke_run):
+    """The run's model.tflite (built-in ops, run by LiteRT) against its SavedModel on real
+    FSDD recordings of their own lengths (tests/assets/fsdd, CC BY-SA 4.0)."""
+    from ai_edge_litert.interpreter import Interpreter  # the maintained interpreter
+
+    from tfdl import audio, export
+
+    lite = export.load(smoke_run / "export" / "model.tflite")
+    assert isinstance(lite._interpreter, Interpreter)
+    saved = export.load(smoke_run / "export")
+    files = sorted((ROOT / "tests" / "assets" / "fsdd" / "recordings").glob("*.wav"))
+    assert len(files) >= 10
+    lengths = set()
+    for f in files:
+        x = audio.load(f, 8000)[0][None]
+        lengths.add(x.shape[1])
+        a, b = lite.serve(x), saved.serve(x)
+        np.testing.assert_allclose(a["probabilities"].numpy(), b["probabilities"].numpy(),
+                                   rtol=0, atol=1e-5)
+        assert a["label"].numpy()[0] == b["label"].numpy()[0]
+    assert len(lengths) > 5  # one interpreter, resized to each recording's own length
 
 
 def test_saved_model_matches_keras_model(smoke_run):
@@ -95,8 +125,13 @@ def test_predict_any_sample_rate(app, smoke_run, tmp_path, capsys):
     for _, digit, prob in res:
         assert digit in [str(d) for d in range(10)] and 0.0 <= prob <= 1.0
     assert res[0][1] == res[1][1]  # same tone at 16 kHz (resampled) and 8 kHz
-    with pytest.raises(InputError, match="no SavedModel"):
+    lite = app.predict(smoke_run / "export" / "model.tflite", [str(f16), str(f8)])
+    assert [r[1] for r in lite] == [r[1] for r in res]
+    assert np.allclose([r[2] for r in lite], [r[2] for r in res], atol=1e-5)
+    with pytest.raises(InputError, match="no SavedModel or .tflite"):
         app.predict(tmp_path, [str(f8)])
+    with pytest.raises(InputError, match="no SavedModel or .tflite"):
+        app.predict(tmp_path / "model.tflite", [str(f8)])
     with pytest.raises(InputError, match="not found"):
         app.predict(smoke_run / "export", [str(tmp_path / "missing.wav")])
 

@@ -44,7 +44,8 @@ def test_train_writes_the_workdir(trained, capsys):
     run = trained / "run"
     for name in ("config.json", "history.json", "metrics.json", "training_curves.png",
                  "confusion_matrix.png", "augmented_example.png", "export/saved_model.pb",
-                 "export/assets.extra/tfdl_keywords.json", "checkpoints/best.weights.h5"):
+                 "export/assets.extra/tfdl.json", "export/model.tflite",
+                 "checkpoints/best.weights.h5"):
         assert (run / name).exists(), name
     assert any((run / "tensorboard").rglob("events.out.tfevents*"))
     m = json.loads((run / "metrics.json").read_text())
@@ -54,6 +55,10 @@ def test_train_writes_the_workdir(trained, capsys):
     assert m["held_out_noise"] == ["hum.wav"] and m["train_noise"] == ["white.wav"]
     assert m["skipped_non_wav"] == 1
     assert m["examples_per_sec"] > 0 and m["export_latency_ms_per_clip"] > 0
+    assert m["tflite_latency_ms_per_clip"] > 0 and m["tflite_bytes"] > 0
+    meta = json.loads((run / "export" / "assets.extra" / "tfdl.json").read_text())
+    assert meta["task"] == "keywords" and meta["sample_rate"] == 8000
+    assert meta["labels"] == ["_silence_", "_unknown_", "a", "b"]
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["sample_rate"] == 8000 and cfg["model"] == "cnn"
 
@@ -94,8 +99,11 @@ def test_predict_and_stream(trained, capsys):
             app.main(["keywords", "stream"])
         with pytest.raises(InputError, match="unknown command"):
             app.main(["keywords", "serve"])
+    with flagsaver.flagsaver(export_dir=str(trained / "run" / "export" / "model.tflite")):
+        app.main(["keywords", "predict", str(clip)])
+        assert capsys.readouterr().out.strip().split("\t")[1] == label  # same as SavedModel
     with flagsaver.flagsaver(export_dir=str(trained / "nothing")):
-        with pytest.raises(InputError, match="no SavedModel"):
+        with pytest.raises(InputError, match="no SavedModel or .tflite"):
             app.main(["keywords", "predict", str(clip)])
 
 
@@ -121,6 +129,7 @@ def test_model_flag_choices_come_from_the_registry():
 
 
 @pytest.mark.slow
+@pytest.mark.dataset("keywords")
 def test_real_keywords_accuracy(data_root, tmp_path):
     """The issue's target: >= 97 % test accuracy on ../shared/data/keywords (minutes on CPU)."""
     with flagsaver.flagsaver(data_dir=str(data_root / "keywords"), workdir=str(tmp_path / "r"),

@@ -428,8 +428,9 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True):
                         "val_fraction")}
     training.log_hparams(workdir, hparams, {"test_accuracy": report["accuracy"]})
     if cfg.export:
-        export.export_classifier(served, workdir.export, fsdd.LABELS)
-        report["export"] = str(workdir.export)
+        report.update(export.ship_classifier(
+            served, workdir.export, fsdd.LABELS, clip_samples=sample_rate,
+            metadata={"task": "digits", "sample_rate": sample_rate, "model": cfg.model}))
     workdir.write_json("metrics.json", report)
     return report
 
@@ -513,6 +514,7 @@ def run(cfg):
     rows += [("workdir", str(wd.root)), ("metrics", str(wd.root / "metrics.json"))]
     if folds is None and cfg.export:
         rows.append(("SavedModel", str(wd.export)))
+        rows.append(("TFLite", report["tflite"]))
         rows.append(("predict", f"python -m apps.digits predict --export_dir={wd.export} "
                                 f"FILE.wav"))
     one_log = folds is None and "members" not in report  # else logs in sub-folders
@@ -522,13 +524,17 @@ def run(cfg):
 
 
 def predict(export_dir, files, sample_rate=8000):
-    """Prints `FILE: digit D (probability P)` per file; returns [(file, digit, prob)]."""
+    """Prints `FILE: digit D (probability P)` per file; returns [(file, digit, prob)].
+
+    `export_dir` is a SavedModel folder or a `.tflite` file written by `run`.
+    """
     from tfdl import audio, export
 
     export_dir = Path(export_dir)
-    if not (export_dir / "saved_model.pb").is_file():
-        raise InputError(f"no SavedModel in --export_dir={export_dir} (train first: "
-                         f"python -m apps.digits)")
+    if not (export_dir / "saved_model.pb").is_file() and not (
+            export_dir.suffix == ".tflite" and export_dir.is_file()):
+        raise InputError(f"no SavedModel or .tflite file at --export_dir={export_dir} (train "
+                         f"first: python -m apps.digits)")
     if not files:
         raise InputError("predict needs at least one audio file: "
                          "python -m apps.digits predict --export_dir=DIR FILE.wav ...")

@@ -1,17 +1,31 @@
-"""SavedModel export with serving signatures that take raw inputs.
+"""SavedModel and TFLite export with serving signatures that take raw inputs.
 
-`export_classifier` writes a SavedModel whose `serving_default` takes a batch
-of raw float waveforms (any length: the model pads/trims inside) and returns
-class probabilities, class ids and label strings; the label list travels in
-the SavedModel. Reload with `tf.saved_model.load(path).serve(x)` or the
-`serving_default` signature.
+`export_classifier` writes a SavedModel whose `serve` endpoint takes a batch of
+raw float waveforms (any length: the model pads/trims inside) and returns class
+probabilities, class ids and label strings; the label list travels in the
+SavedModel, and `assets.extra/tfdl.json` holds the export's metadata (labels,
+and what the caller adds: task, sample rate, ...). `write_tflite` converts such
+an export to `model.tflite` beside it (TFLite built-in ops only, any input
+length). `load` opens either kind; call it as `load(path).serve(x)`.
 """
 
+import json
+import time
+from pathlib import Path
+
 import keras
+import numpy as np
 import tensorflow as tf
 
+from tfdl.errors import InputError
 
-def export_classifier(model, export_dir, labels, input_signature=None):
+META_FILE = "tfdl.json"  # <export>/assets.extra/tfdl.json
+_OLD_META_FILES = ("tfdl_keywords.json",)  # written by tfdl 0.1 keywords exports
+TFLITE_FILE = "model.tflite"
+ENDPOINT = "serve"
+
+
+def export_classifier(model, export_dir, labels, input_signature=None, metadata=None):
     """Exports a classifier with a probabilities/class_id/label signature.
 
     Args:
@@ -20,6 +34,8 @@ def export_classifier(model, export_dir, labels, input_signature=None):
         labels: class names, index-aligned with the model's outputs.
         input_signature: default `[tf.TensorSpec([None, None], tf.float32)]`
             (a batch of waveforms of any length).
+        metadata: extra JSON-ready fields for `assets.extra/tfdl.json`
+            (e.g. `task`, `sample_rate`).
 
     Returns:
         The export path as a string.
@@ -36,14 +52,31 @@ def export_classifier(model, export_dir, labels, input_signature=None):
         ids = tf.argmax(probs, axis=-1, output_type=tf.int32)
         return {"probabilities": probs, "class_id": ids, "label": tf.gather(table, ids)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", serve, input_signature=spec)
-    archive.write_out(str(export_dir), verbose=False)
+    export_function(model, export_dir, serve, spec)
+    write_metadata(export_dir, {**(metadata or {}), "labels": labels})
     return str(export_dir)
 
 
-def export_function(model, export_dir, fn, input_signature, name="serve"):
+def ship_classifier(model, export_dir, labels, *, metadata, clip_samples, repeats=30):
+    """The export a classifier run ships: SavedModel, `model.tflite`, and what they cost.
+
+    `export_classifier`, then `write_tflite`; both are timed on one clip of
+    `clip_samples` (batch of 1, median of `repeats`).
+
+    Returns:
+        JSON-ready dict: `export` and `tflite` paths, `export_bytes` and
+        `tflite_bytes` on disk, `export_latency_ms_per_clip` and
+        `tflite_latency_ms_per_clip`.
+    """
+    export_classifier(model, export_dir, labels, metadata=metadata)
+    tflite = write_tflite(export_dir)
+    return {"export": str(export_dir), "tflite": str(tflite),
+            "export_bytes": size_bytes(export_dir), "tflite_bytes": size_bytes(tflite),
+            "export_latency_ms_per_clip": latency_ms(load(export_dir), clip_samples, repeats),
+            "tflite_latency_ms_per_clip": latency_ms(load(tflite), clip_samples, repeats)}
+
+
+def export_function(model, export_dir, fn, input_signature, name=ENDPOINT):
     """Exports `fn` (which calls `model`) as the SavedModel's serving signature."""
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -52,9 +85,117 @@ def export_function(model, export_dir, fn, input_signature, name="serve"):
     return str(export_dir)
 
 
-def load(export_dir):
-    """Loads an exported SavedModel; call it as `load(path).serve(x)`.
+def write_metadata(export_dir, metadata):
+    """Writes `metadata` (a JSON-ready dict) to `<export_dir>/assets.extra/tfdl.json`."""
+    extra = Path(export_dir) / "assets.extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    (extra / META_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def read_metadata(export_dir):
+    """The export's `assets.extra/tfdl.json` as a dict ({} if it has none)."""
+    extra = Path(export_dir) / "assets.extra"
+    for name in (META_FILE, *_OLD_META_FILES):
+        if (extra / name).is_file():
+            return json.loads((extra / name).read_text())
+    return {}
+
+
+def write_tflite(export_dir, signature=ENDPOINT):
+    """Converts the SavedModel in `export_dir` to `<export_dir>/model.tflite`.
+
+    TFLite built-in ops only (no Select TF ops, so the file runs with the plain
+    LiteRT runtime), float32, and the input keeps its dynamic length: the
+    interpreter resizes it per call.
+
+    Returns:
+        The `.tflite` path.
+    """
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(export_dir),
+                                                         signature_keys=[signature])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path = Path(export_dir) / TFLITE_FILE
+    path.write_bytes(converter.convert())
+    return path
+
+
+def _interpreter(path):
+    """LiteRT's interpreter (`ai-edge-litert`), or TensorFlow's deprecated one without it."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # e.g. Windows, where ai-edge-litert has no wheels.
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=str(path))
+
+
+class TFLiteModel:
+    """A `.tflite` file behind the same `serve(x)` call as a loaded SavedModel.
+
+    Args:
+        path: the `.tflite` file.
+        signature: the signature to run.
+
+    `serve` returns a dict of tensors, as the SavedModel's endpoint does.
+    """
+
+    def __init__(self, path, signature=ENDPOINT):
+        self.path = Path(path)
+        interpreter = _interpreter(self.path)
+        runner = interpreter.get_signature_runner(signature)
+        (self._input,) = runner.get_input_details()
+        self._interpreter, self._runner = interpreter, runner
+
+    def serve(self, x):
+        x = np.asarray(x.numpy() if tf.is_tensor(x) else x, np.float32)
+        return {k: tf.constant(v) for k, v in self._runner(**{self._input: x}).items()}
+
+
+def load(path):
+    """Loads an export: a SavedModel folder, or a `.tflite` file; call `.serve(x)`.
 
     Keep the returned object alive while using `serve`: its variables belong to it.
+
+    Raises:
+        InputError: no SavedModel or `.tflite` file at `path`.
     """
-    return tf.saved_model.load(str(export_dir))
+    path = Path(path)
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise InputError(f"TFLite model not found: {path}")
+        return TFLiteModel(path)
+    if not (path / "saved_model.pb").is_file():
+        raise InputError(f"no SavedModel in {path} (expected {path / 'saved_model.pb'})")
+    return tf.saved_model.load(str(path))
+
+
+def export_dir_of(path):
+    """The export folder of `path` (the folder itself, or a `.tflite` file's folder)."""
+    path = Path(path)
+    return path.parent if path.suffix == ".tflite" else path
+
+
+def latency_ms(served, samples, repeats=30, warmup=3):
+    """Median milliseconds for `served.serve` to process one clip of `samples` (batch of 1).
+
+    A fixed pseudo-random clip; `warmup` untimed calls first (tracing, allocation).
+    """
+    x = np.random.default_rng(0).uniform(-0.1, 0.1, [1, int(samples)]).astype(np.float32)
+    x = tf.constant(x) if not isinstance(served, TFLiteModel) else x
+    for _ in range(warmup):
+        served.serve(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = served.serve(x)
+        next(iter(out.values())).numpy() if isinstance(out, dict) else out.numpy()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def size_bytes(path):
+    """Bytes on disk of a file, or of a SavedModel folder (without its `model.tflite`)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*")
+               if p.is_file() and p != path / TFLITE_FILE)

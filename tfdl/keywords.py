@@ -29,9 +29,7 @@ tf.data and Keras 3:
 """
 
 import dataclasses
-import json
 import math
-import time
 from pathlib import Path
 
 import keras
@@ -45,7 +43,6 @@ from tfdl.models.keywords import MODELS, PREPROCESS
 from tfdl.pipeline import AUTOTUNE, load_waveform
 from tfdl.workdir import Workdir
 
-META_FILE = "tfdl_keywords.json"  # Written to <export>/assets.extra/ next to the SavedModel.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -480,11 +477,10 @@ def run(cfg, data=None):
                                     title=f"test accuracy {test['accuracy']:.3f}")
     _example_figure(cfg, tr, bank, model, labels, wd.path("augmented_example.png"))
     train.log_image(wd, "confusion_matrix", cm_png)
-    export_dir = None
-    latency = None
+    shipped = {}
     if cfg.export:
-        export_dir = save_export(model, wd.export, labels, cfg)
-        latency = export_latency(export_dir, cfg.clip_samples)
+        shipped = export.ship_classifier(model, wd.export, labels, metadata=export_metadata(cfg),
+                                         clip_samples=cfg.clip_samples)
     result = {
         "test_accuracy": test["accuracy"],
         "validation_accuracy": val["accuracy"],
@@ -494,7 +490,7 @@ def run(cfg, data=None):
         "examples_per_sec": history["steady_examples_per_sec"],
         "train_seconds": history["train_seconds"],
         "epochs_run": len(history.get("loss", [])),
-        "export_latency_ms_per_clip": latency,
+        **{k: v for k, v in shipped.items() if k not in ("export", "tflite")},
         "num_params": int(model.count_params()),
         "num_examples": {"training": len(tr), "validation": len(va), "testing": len(te)},
         "skipped_non_wav": data.corpus.skipped,
@@ -504,7 +500,8 @@ def run(cfg, data=None):
                            if k not in ("data_dir", "workdir", "model_kwargs", "verbose")},
                       {"test_accuracy": test["accuracy"]})
     wd.write_json("metrics.json", result)
-    result = dict(result, workdir=str(wd.root), export=export_dir)
+    result = dict(result, workdir=str(wd.root), export=shipped.get("export"),
+                  tflite=shipped.get("tflite"))
     return result
 
 
@@ -522,29 +519,15 @@ def _example_figure(cfg, split, bank, model, labels, path):
                                       f"(augmented)", feature_name=cfg.preprocess)
 
 
+def export_metadata(cfg):
+    """What a keywords export records beside its labels (`assets.extra/tfdl.json`)."""
+    return {"task": "keywords", "sample_rate": cfg.sample_rate,
+            "clip_samples": cfg.clip_samples, "model": cfg.model, "preprocess": cfg.preprocess}
+
+
 def save_export(model, export_dir, labels, cfg):
-    """`export.export_classifier` plus `assets.extra/tfdl_keywords.json` (rate, clip, labels)."""
-    path = export.export_classifier(model, export_dir, labels)
-    meta = {"sample_rate": cfg.sample_rate, "clip_samples": cfg.clip_samples,
-            "labels": list(labels), "model": cfg.model, "preprocess": cfg.preprocess}
-    extra = Path(export_dir) / "assets.extra"
-    extra.mkdir(parents=True, exist_ok=True)
-    (extra / META_FILE).write_text(json.dumps(meta, indent=2))
-    return path
-
-
-def export_latency(export_dir, clip_samples, repeats=30):
-    """Median milliseconds for the SavedModel to classify one clip (batch of 1) on this host."""
-    loaded = export.load(export_dir)
-    x = tf.constant(np.random.default_rng(0).uniform(-0.1, 0.1, [1, clip_samples]), tf.float32)
-    for _ in range(3):
-        loaded.serve(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        loaded.serve(x)["class_id"].numpy()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+    """`export.export_classifier` with the keywords metadata (rate, clip, labels)."""
+    return export.export_classifier(model, export_dir, labels, metadata=export_metadata(cfg))
 
 
 # ----------------------------------------------------------------------------- serving
@@ -554,17 +537,17 @@ class Spotter:
     """An exported keyword model and its metadata (sample rate, clip length, labels).
 
     Args:
-        export_dir: SavedModel folder written by `run`.
+        export_dir: SavedModel folder written by `run`, or its `model.tflite`.
         sample_rate: overrides / replaces the rate stored in the export.
     """
 
     def __init__(self, export_dir, sample_rate=None):
         export_dir = Path(export_dir)
-        if not (export_dir / "saved_model.pb").is_file():
-            raise InputError(f"no SavedModel in --export_dir={export_dir} (expected "
-                             f"{export_dir / 'saved_model.pb'}; train first)")
-        meta_path = export_dir / "assets.extra" / META_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        if not (export_dir / "saved_model.pb").is_file() and not (
+                export_dir.suffix == ".tflite" and export_dir.is_file()):
+            raise InputError(f"no SavedModel or .tflite file at --export_dir={export_dir} "
+                             f"(expected {export_dir / 'saved_model.pb'}; train first)")
+        meta = export.read_metadata(export.export_dir_of(export_dir))
         self.sample_rate = int(sample_rate or meta.get("sample_rate") or 16000)
         self.clip_samples = int(meta.get("clip_samples") or self.sample_rate)
         self._loaded = export.load(export_dir)
