@@ -10,7 +10,8 @@ can run separately; the Markdown table printed at the end covers all parts
 recorded so far):
     accuracy: `apps.digits` with each model's default flags on the official
         split (takes 0-4 test); targets mfcc >= 99.0 %, batchnorm >= 97 %,
-        best >= 99.5 %.
+        best >= 99.5 %. Also each export's size on disk and latency per 1 s
+        clip, SavedModel and model.tflite.
     loso: leave-one-speaker-out mean accuracy of `--loso_model` (target >= 93 %),
         with the model's default speaker adaptation (`compact_pair`: cross-fitted
         AdaBN on the held-out speaker's unlabeled recordings) and without it
@@ -70,6 +71,8 @@ flags.DEFINE_string("throughput_job", None, "Internal: NAME:THREADS:ROUNDS:GROUP
 flags.DEFINE_string("runs_dir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
 
 TARGETS = {"mfcc": 0.99, "batchnorm": 0.97, "best": 0.995, "loso": 0.93}
+EXPORT_KEYS = ("export_bytes", "tflite_bytes", "export_latency_ms_per_clip",
+               "tflite_latency_ms_per_clip")
 
 
 def _env():
@@ -412,6 +415,7 @@ def bench_accuracy(models, data_dir, workdir):
         res[name] = {"accuracy": rep["accuracy"], "errors": len(rep["misclassified"]),
                      "test_examples": rep["num_examples"], "epochs": rep["epochs_run"],
                      "examples_per_sec": rep["examples_per_sec"],
+                     **{k: rep[k] for k in EXPORT_KEYS},
                      "config": json.loads(Path(cfg.workdir, "config.json").read_text()),
                      "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env()}
     return res
@@ -452,6 +456,13 @@ def table(results):
         a = acc[best]["accuracy"]
         rows.append(f"| best model on the official split (`{best}`) | {a:.1%} | >= 99.5 % | "
                     f"{'yes' if a >= TARGETS['best'] else 'no'} |")
+    for name, r in sorted(acc.items()):
+        if "tflite_bytes" in r:
+            rows.append(f"| export of `{name}`: size on disk, latency per 1 s clip (batch 1, "
+                        f"median of 30): SavedModel / TFLite | "
+                        f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f} MB, "
+                        f"{r['export_latency_ms_per_clip']:.2f} / "
+                        f"{r['tflite_latency_ms_per_clip']:.2f} ms | - | - |")
     lo = results.get("loso")
     if lo:
         folds = ", ".join(f"{s} {v:.1%}" for s, v in lo["fold_accuracy"].items())

@@ -8,7 +8,8 @@ background noise) and without it. Two of the six `_background_noise_` files
 (`--held_out_noise`) are never used in training; each model is scored on the
 clean test split and on the test split mixed with the held-out noise at 0 dB
 and 10 dB SNR. Also records training examples/sec (steady-state median over
-epochs) and the exported SavedModel's latency per 1 s clip (batch of 1, CPU).
+epochs), and the size and latency per 1 s clip (batch of 1, CPU) of the exported
+SavedModel and its `model.tflite`.
 
 Writes `benchmarks/results/keywords.json` (and prints its path) and a Markdown
 table. Other developers may share the CPU: the JSON records the load average.
@@ -58,12 +59,15 @@ def table(results):
     snrs = sorted({s for r in results.values() for s in r["noisy_test_accuracy"]}, key=float)
     head = (["run", "model", "test acc (clean)"] + [f"test acc, held-out noise {s} dB"
                                                     for s in snrs]
-            + ["train examples/s", "export latency ms/clip", "params", "epochs"])
+            + ["train examples/s", "latency ms/clip SavedModel / TFLite",
+               "size MB SavedModel / TFLite", "params", "epochs"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
         row = [name, r["model"], f"{r['test_accuracy']:.4f}"]
         row += [f"{r['noisy_test_accuracy'].get(s, float('nan')):.4f}" for s in snrs]
-        row += [f"{r['examples_per_sec']:.0f}", f"{r['export_latency_ms_per_clip']:.2f}",
+        row += [f"{r['examples_per_sec']:.0f}",
+                f"{r['export_latency_ms_per_clip']:.2f} / {r['tflite_latency_ms_per_clip']:.2f}",
+                f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f}",
                 f"{r['num_params']:,}", str(r["epochs_run"])]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
