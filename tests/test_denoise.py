@@ -55,6 +55,7 @@ def test_oracle_noisy_phase_gives_expected_snr():
     assert metrics.snr(clean, flipped) == pytest.approx(10 * np.log10(0.25), abs=1e-3)
 
 
+@pytest.mark.dataset("denoise")
 def test_real_data_input_and_oracle_snr_on_validation_tail(data_root):
     folder = data_root / "denoise"
     clean, noisy, rate = denoise.load_pair(folder / "train_clean_male.wav",

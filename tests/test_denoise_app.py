@@ -1,4 +1,5 @@
-"""apps.denoise: smoke run on a few seconds of the real pair, export parity, bad input."""
+"""apps.denoise: smoke run on a few seconds of the stand-in pair (conftest `mini_denoise`:
+real FSDD speech plus synthetic crackle), export parity, bad input."""
 
 import json
 import sys
@@ -32,9 +33,9 @@ def _main(**kw):
         app.main([])
 
 
-def test_smoke_run_writes_wav_pngs_metrics_and_export(data_root, tmp_path):
+def test_smoke_run_writes_wav_pngs_metrics_and_export(mini_denoise, tmp_path):
     wd = tmp_path / "run"
-    _main(data_dir=str(data_root / "denoise"), workdir=str(wd), model="fc_crm",
+    _main(data_dir=str(mini_denoise), workdir=str(wd), model="fc_crm",
           test=["test_01_x.wav"], griffin_lim=1)
     for name in ("config.json", "history.json", "metrics.json", "training_curves.png",
                  "spectrograms_validation.png", "spectrograms_test_01_x.png",
@@ -50,7 +51,7 @@ def test_smoke_run_writes_wav_pngs_metrics_and_export(data_root, tmp_path):
     assert m["training_snr_db"]["oracle_noisy_phase"] > m["training_snr_db"]["input"]
     assert m["loss"] == "spectrum"  # the default: phase-sensitive real/imag MSE
     assert m["export_real_time_factor_cpu"] > 0
-    noisy, rate = read_audio(data_root / "denoise" / "test_01_x.wav")
+    noisy, rate = read_audio(mini_denoise / "test_01_x.wav")
     out, out_rate = read_audio(wd / "test_01_x_denoised.wav")
     assert out_rate == rate and out.shape == noisy.shape and np.all(np.isfinite(out))
     # The reloaded SavedModel reproduces the in-process result (written as 16-bit PCM).
@@ -59,11 +60,11 @@ def test_smoke_run_writes_wav_pngs_metrics_and_export(data_root, tmp_path):
     np.testing.assert_allclose(np.clip(again, -1, 1), out, atol=2 / 32768)
 
 
-def test_missing_test_file_is_one_line_error_with_exit_2(data_root, tmp_path, monkeypatch,
-                                                          capsys):
+def test_missing_test_file_is_one_line_error_with_exit_2(mini_denoise, tmp_path, monkeypatch,
+                                                             capsys):
     # The command line as `python -m apps.denoise` runs it (absl parsing, cli.run).
     monkeypatch.setattr(sys, "argv", ["apps.denoise", f"--workdir={tmp_path / 'w'}",
-                                      f"--data_dir={data_root / 'denoise'}", "--test=nope.wav"])
+                                      f"--data_dir={mini_denoise}", "--test=nope.wav"])
     with flagsaver.flagsaver(), pytest.raises(SystemExit) as e:
         cli.run(app.main)
     assert e.value.code == 2
@@ -112,8 +113,8 @@ def test_bad_inputs_give_one_clear_error_and_write_no_audio(tmp_path, case, matc
     assert not list((tmp_path / "w").rglob("*.wav")) if (tmp_path / "w").exists() else True
 
 
-def test_train_seconds_trains_on_less_audio_with_as_many_crops(data_root, tmp_path,
-                                                               monkeypatch):
+def test_train_seconds_trains_on_less_audio_with_as_many_crops(mini_denoise, tmp_path,
+                                                                  monkeypatch):
     seen = []
     real = denoise.chunk_dataset
 
@@ -125,7 +126,7 @@ def test_train_seconds_trains_on_less_audio_with_as_many_crops(data_root, tmp_pa
     runs = {}
     for seconds in (0.0, 1.0):
         wd = tmp_path / f"s{seconds}"
-        _main(data_dir=str(data_root / "denoise"), workdir=str(wd), train_seconds=seconds,
+        _main(data_dir=str(mini_denoise), workdir=str(wd), train_seconds=seconds,
               export=False)
         runs[seconds] = json.loads((wd / "metrics.json").read_text())
     # 3 s of the pair: a 2.55 s training part; the default STFT (512 hop) has 80 frames.

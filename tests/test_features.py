@@ -10,11 +10,11 @@ from tfdl import features
 MFCC_RTOL = 1e-3  # max |ours - psf| / (|psf| + 1); measured ~3e-5 on FSDD.
 
 
-def _fsdd_waves(data_root, n=20, size=6000):
+def _fsdd_waves(fsdd, n=20, size=6000):
     from scipy.io import wavfile
 
-    files = sorted((data_root / "fsdd" / "recordings").glob("*.wav"))
-    assert len(files) >= n, f"need FSDD recordings under {data_root}/fsdd/recordings"
+    files = sorted((fsdd / "recordings").glob("*.wav"))
+    assert len(files) >= n, f"need FSDD recordings under {fsdd}/recordings"
     # Spread over speakers and digits rather than the first n files.
     picks = files[:: len(files) // n][:n]
     waves = []
@@ -25,10 +25,10 @@ def _fsdd_waves(data_root, n=20, size=6000):
     return np.stack(waves).astype(np.float32)
 
 
-def test_mfcc_layer_matches_python_speech_features_on_fsdd(data_root):
+def test_mfcc_layer_matches_python_speech_features_on_fsdd(fsdd_assets):
     from python_speech_features import mfcc as psf_mfcc
 
-    waves = _fsdd_waves(data_root)
+    waves = _fsdd_waves(fsdd_assets)  # the 20 real recordings in tests/assets
     ours = features.MFCC(sample_rate=8000)(waves).numpy()
     assert ours.shape == (20, 74, 13)  # the reference's 13 x 74 image
     for w, o in zip(waves, ours):
@@ -137,12 +137,12 @@ def test_dft_power_matches_rfft():
     np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
 
 
-def test_feature_dataset_batches_psf_mfcc_in_file_order(data_root):
+def test_feature_dataset_batches_psf_mfcc_in_file_order(fsdd_assets):
     from python_speech_features import mfcc as psf_mfcc
 
     from tfdl import audio, pipeline
 
-    paths = sorted((data_root / "fsdd" / "recordings").glob("*_lucas_*.wav"))[:5]
+    paths = sorted((fsdd_assets / "recordings").glob("*_lucas_*.wav"))[:5]
     got = np.concatenate([b.numpy() for b in pipeline.feature_dataset(
         paths, sample_rate=8000, length=6000, batch_size=2)])
     assert got.shape == (5, 74, 13)

@@ -74,6 +74,7 @@ def test_leave_one_speaker_out_folds(tmp_path):
         fsdd.loso_folds(one)
 
 
+@pytest.mark.dataset("fsdd")
 def test_real_fsdd(data_root):
     recs = fsdd.load(data_root)
     assert len(recs) == 2500

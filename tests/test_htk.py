@@ -87,6 +87,7 @@ def test_little_endian_file(tmp_path):
     np.testing.assert_array_equal(htk.read(path).data, x)
 
 
+@pytest.mark.dataset("phonemes")
 def test_real_arctic_file(data_root):
     path = data_root / "phonemes" / "mfcc" / "arctic_a0001.mfcc"
     p = htk.read(path)  # verifies the _K checksum
@@ -97,6 +98,7 @@ def test_real_arctic_file(data_root):
     assert np.all(np.isfinite(p.data)) and np.abs(p.data).max() < 1e3
 
 
+@pytest.mark.dataset("phonemes")
 def test_reencoding_real_file_gives_same_codes(data_root, tmp_path):
     src = data_root / "phonemes" / "mfcc" / "arctic_a0002.mfcc"
     p = htk.read(src)

@@ -126,6 +126,7 @@ def test_missing_and_broken_folders(tmp_path):
         vision.load("notmnist", tmp_path)
 
 
+@pytest.mark.dataset("mnist", "notmnist")
 def test_real_data_splits_8k_2k(data_root):
     for name in ("mnist", "notmnist"):
         d = vision.load(name, data_root)

@@ -167,6 +167,7 @@ def test_wav_layout_uses_the_mfcc_layer(tmp_path):
     assert list(u.phones[:20]) == ["sil"] * 20 and u.phones[-1] == "a"
 
 
+@pytest.mark.dataset("phonemes")
 def test_real_data_first_utterances(data_root):
     corpus = data.load_corpus(data_root / "phonemes", max_utterances=3)
     assert corpus.layout == "htk" and corpus.num_features == 13

@@ -1,4 +1,5 @@
-"""`apps.phonemes` smoke run on a few real utterances, export parity, bad inputs."""
+"""`apps.phonemes` smoke run on a few stand-in utterances (conftest `mini_phonemes`: synthetic
+HTK files), export parity, bad inputs."""
 
 import dataclasses
 import json
@@ -9,7 +10,7 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from conftest import load_app
+from conftest import MINI_PHONEME_FRAMES, load_app
 from tfdl import export, htk
 from tfdl.datasets import phonemes as data
 from tfdl.errors import InputError
@@ -33,9 +34,9 @@ def _load_app():
                  batch_size=256)
 
 
-def test_smoke_run_writes_every_artifact(data_root, tmp_path):
+def test_smoke_run_writes_every_artifact(mini_phonemes, tmp_path):
     workdir = tmp_path / "run"
-    with flagsaver.flagsaver(**dict(SMOKE, data_dir=str(data_root), workdir=str(workdir))):
+    with flagsaver.flagsaver(**dict(SMOKE, data_dir=str(mini_phonemes), workdir=str(workdir))):
         app.main(["phonemes"])
     for name in ("config.json", "phones.json", "report.json", "metrics.json",
                  "confusion_matrix.png", "phone_sequence.png",
@@ -54,7 +55,7 @@ def test_smoke_run_writes_every_artifact(data_root, tmp_path):
     loaded = export.load(workdir / "export")
     phones = json.loads((workdir / "phones.json").read_text())
     correct = total = 0
-    corpus = data.load_corpus(data_root / "phonemes", max_utterances=6)
+    corpus = data.load_corpus(mini_phonemes, max_utterances=6)
     for name in m["test_utterances"]:
         utt = next(x for x in corpus.utterances if x.name == name)
         out = loaded.serve(utt.features)
@@ -84,8 +85,8 @@ def test_export_matches_the_keras_members(tmp_path):
     np.testing.assert_array_equal(out["class_id"].numpy(), expected.argmax(1))
 
 
-def test_unknown_model_flag(data_root, tmp_path):
-    with flagsaver.flagsaver(**dict(DEFAULTS, data_dir=str(data_root), workdir=str(tmp_path),
+def test_unknown_model_flag(mini_phonemes, tmp_path):
+    with flagsaver.flagsaver(**dict(DEFAULTS, data_dir=str(mini_phonemes), workdir=str(tmp_path),
                                     models=["nope"])):
         with pytest.raises(InputError, match="--models: unknown model 'nope'"):
             app.main(["phonemes"])
@@ -98,16 +99,33 @@ def test_bad_numbers(tmp_path):
         app.Config(epochs=0).validate()
 
 
-def test_corrupt_file_is_one_line_error_naming_it(data_root, tmp_path):
+def _run_with_a_truncated_file(source, tmp_path):
+    """Copies the first 3 utterances of `source` (arctic_a0002.mfcc cut short) and runs the app.
+
+    Returns the copy's folder after checking the one-line error that names the file.
+    """
     root = tmp_path / "phonemes"
     (root / "mfcc").mkdir(parents=True)
-    shutil.copytree(data_root / "phonemes" / "lab", root / "lab")
+    shutil.copytree(source / "lab", root / "lab")
     for i in (1, 2, 3):
-        src = data_root / "phonemes" / "mfcc" / f"arctic_a000{i}.mfcc"
+        src = source / "mfcc" / f"arctic_a000{i}.mfcc"
         (root / "mfcc" / src.name).write_bytes(src.read_bytes()[:-100] if i == 2
                                                else src.read_bytes())
     with flagsaver.flagsaver(**dict(SMOKE, data_dir=str(root), workdir=str(tmp_path / "w"))):
         with pytest.raises(InputError, match=r"arctic_a0002\.mfcc is truncated") as e:
             app.main(["phonemes"])
     assert "\n" not in str(e.value)
+    return root
+
+
+def test_corrupt_file_is_one_line_error_naming_it(mini_phonemes, tmp_path):
+    root = _run_with_a_truncated_file(mini_phonemes, tmp_path)
+    # The intact copies still read in full.
+    assert htk.read(root / "mfcc" / "arctic_a0001.mfcc").num_frames == MINI_PHONEME_FRAMES[0]
+    assert htk.read(root / "mfcc" / "arctic_a0003.mfcc").num_frames == MINI_PHONEME_FRAMES[2]
+
+
+@pytest.mark.dataset("phonemes")
+def test_corrupt_real_file_is_one_line_error_naming_it(data_root, tmp_path):
+    root = _run_with_a_truncated_file(data_root / "phonemes", tmp_path)
     assert htk.read(root / "mfcc" / "arctic_a0001.mfcc").num_frames == 2278

@@ -124,6 +124,7 @@ def test_find(tmp_path):
         sc.find(tmp_path / "nope")
 
 
+@pytest.mark.dataset("keywords")
 def test_real_keywords_folder(data_root):
     c = sc.index(sc.find(data_root / "keywords"))
     assert c.labels[:2] == ["_silence_", "_unknown_"] and c.labels[2:] == list(

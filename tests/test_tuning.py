@@ -152,7 +152,8 @@ def test_every_app_with_a_model_registry_has_a_hypermodel():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("app", ["keywords", "phonemes"])
+@pytest.mark.parametrize("app", [pytest.param(a, marks=pytest.mark.dataset(a))
+                                 for a in ("keywords", "phonemes")])
 def test_real_data_search_smoke(tmp_path, data_root, app):
     """One short trial on the real data, the best model retrained 1 epoch and exported."""
     sub = {"keywords": "keywords", "phonemes": "phonemes"}[app]

@@ -106,6 +106,7 @@ def test_config_validation_names_the_flag():
         studies.BackpropConfig(train_size=-1).validate()
 
 
+@pytest.mark.dataset("mnist")
 def test_optimization_trends_on_short_runs(tmp_path, data_root):
     """The reference's trends, by final training loss (not by eye), through the app's library call.
 

@@ -1,4 +1,5 @@
-"""Smoke runs of the four vision apps (tiny sizes) and their bad-input paths."""
+"""Smoke runs of the four vision apps (tiny sizes, on conftest's synthetic `mini_vision` IDX
+files) and their bad-input paths."""
 
 import json
 import os
@@ -17,9 +18,9 @@ from tfdl.errors import InputError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_app(module, workdir, data_root, *args):
+def run_app(module, workdir, data_dir, *args):
     module.FLAGS.unparse_flags()
-    module.FLAGS(["prog", f"--workdir={workdir}", f"--data_dir={data_root}", *args])
+    module.FLAGS(["prog", f"--workdir={workdir}", f"--data_dir={data_dir}", *args])
     module.main(["prog"])
     return json.loads((Path(workdir) / "metrics.json").read_text())
 
@@ -28,9 +29,9 @@ def _files(workdir):
     return {p.name for p in Path(workdir).iterdir()}
 
 
-def test_mnist_app_smoke(tmp_path, data_root):
+def test_mnist_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "mnist"
-    m = run_app(mnist, wd, data_root, "--train_size=300", "--test_size=100", "--depth=2",
+    m = run_app(mnist, wd, mini_vision, "--train_size=300", "--test_size=100", "--depth=2",
                 "--width=16", "--epochs=1", "--steps_per_epoch=2", "--batch_size=32",
                 "--embed_samples=60", "--notsne")
     assert {"config.json", "history.json", "metrics.json", "training_curves.png",
@@ -41,16 +42,16 @@ def test_mnist_app_smoke(tmp_path, data_root):
     assert len(m["hidden_row_lengths"]) == 10 and max(m["hidden_row_lengths"]) <= 10
     assert json.loads((wd / "config.json").read_text())["width"] == 16
     # The SavedModel takes raw pixels and names the class.
-    d = vision_data.load("mnist", data_root)
+    d = vision_data.load("mnist", mini_vision)
     loaded = export.load(wd / "export")
     out = loaded.serve(d.x_test[:3].astype(np.float32))
     assert out["probabilities"].shape == (3, 10)
     assert [s.decode() for s in out["label"].numpy()] == [str(i) for i in out["class_id"].numpy()]
 
 
-def test_notmnist_app_smoke_ensemble(tmp_path, data_root):
+def test_notmnist_app_smoke_ensemble(tmp_path, mini_vision):
     wd = tmp_path / "notmnist"
-    m = run_app(notmnist, wd, data_root, "--train_size=200", "--test_size=100", "--ensemble=2",
+    m = run_app(notmnist, wd, mini_vision, "--train_size=200", "--test_size=100", "--ensemble=2",
                 "--filters=4", "--dense=8", "--epochs=1", "--steps_per_epoch=2",
                 "--batch_size=32")
     assert {"config.json", "history.json", "metrics.json", "training_curves.png",
@@ -62,10 +63,10 @@ def test_notmnist_app_smoke_ensemble(tmp_path, data_root):
     assert out["label"].numpy()[0].decode() in "ABCDEFGHIJ"
 
 
-def test_optimization_app_smoke(tmp_path, data_root):
+def test_optimization_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "opt"
     # --study=optimization runs in test_vision.py's trend test; here the dropout half.
-    m = run_app(optimization, wd, data_root, "--study=dropout", "--train_size=200",
+    m = run_app(optimization, wd, mini_vision, "--study=dropout", "--train_size=200",
                 "--test_size=50", "--depth=2", "--dropout_width=8", "--dropout_epochs=2",
                 "--batch_size=100")
     assert {"dropout_loss.png", "dropout_accuracy.png", "history.json", "tensorboard"} \
@@ -75,9 +76,9 @@ def test_optimization_app_smoke(tmp_path, data_root):
     assert len(curves["dropout"]["relu+He+dropout"]["val_loss"]) == 2
 
 
-def test_backprop_app_smoke(tmp_path, data_root):
+def test_backprop_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "bp"
-    m = run_app(backprop, wd, data_root, "--train_size=200", "--test_size=50", "--epochs=2",
+    m = run_app(backprop, wd, mini_vision, "--train_size=200", "--test_size=50", "--epochs=2",
                 "--batch_size=50", "--learning_rate=0.1", "--grad_check_examples=8")
     assert {"backprop_sgd.png", "backprop_rmsprop.png", "backprop_accuracy.png",
             "numpy_weights.npz", "history.json", "tensorboard"} <= _files(wd)
@@ -85,13 +86,13 @@ def test_backprop_app_smoke(tmp_path, data_root):
     assert m["max_relative_loss_gap_numpy_vs_keras_sgd"] < 0.01
 
 
-def test_bad_flags_raise_input_error(tmp_path, data_root):
+def test_bad_flags_raise_input_error(tmp_path, mini_vision):
     with pytest.raises(InputError, match="--epochs must be positive"):
-        run_app(mnist, tmp_path / "a", data_root, "--epochs=0")
+        run_app(mnist, tmp_path / "a", mini_vision, "--epochs=0")
     with pytest.raises(InputError, match="--data_dir does not exist"):
         run_app(notmnist, tmp_path / "b", tmp_path / "nowhere")
     with pytest.raises(InputError, match="--filters must be a comma-separated list"):
-        run_app(notmnist, tmp_path / "c", data_root, "--filters=a,b")
+        run_app(notmnist, tmp_path / "c", mini_vision, "--filters=a,b")
 
 
 def test_cli_bad_idx_file_is_one_line_error(tmp_path):
