@@ -6,6 +6,8 @@ from conftest import sine, write_wav
 from tfdl import audio
 from tfdl.errors import InputError
 
+pytestmark = pytest.mark.smoke  # decode and resampling against oracles, on every Python
+
 
 def test_decode_wav_matches_written_samples(wav_factory):
     x = sine(440, 0.1, 8000)

@@ -180,6 +180,7 @@ def test_log_hparams_and_image(tmp_path):
 # ----------------------------------------------------------------------------- export, plots
 
 
+@pytest.mark.smoke
 def test_export_classifier_round_trip(tmp_path):
     inputs = keras.Input((None,))
     x = keras.layers.Lambda(lambda t: tf.stack([tf.reduce_mean(t, -1),
@@ -196,6 +197,7 @@ def test_export_classifier_round_trip(tmp_path):
         export.export_classifier(model, tmp_path / "e2", ["a", "b", "c"])
 
 
+@pytest.mark.smoke
 def test_tflite_export_metadata_sizes_and_load_errors(tmp_path):
     inputs = keras.Input((None,))
     x = keras.layers.Lambda(lambda t: tf.stack([tf.reduce_mean(t, -1),

@@ -51,6 +51,7 @@ def smoke_run(app, tiny_fsdd, tmp_path_factory):
     return workdir
 
 
+@pytest.mark.smoke
 def test_smoke_run_writes_the_workdir(smoke_run):
     wd = smoke_run
     for name in ("config.json", "history.json", "metrics.json", "training_curves.png",
@@ -77,6 +78,7 @@ def test_smoke_run_writes_the_workdir(smoke_run):
                     "labels": [str(d) for d in range(10)]}
 
 
+@pytest.mark.smoke
 def test_tflite_matches_saved_model_on_real_fsdd(smoke_run):
     """The run's model.tflite (built-in ops, run by LiteRT) against its SavedModel on real
     FSDD recordings of their own lengths (tests/assets/fsdd, CC BY-SA 4.0)."""
@@ -100,6 +102,7 @@ def test_tflite_matches_saved_model_on_real_fsdd(smoke_run):
     assert len(lengths) > 5  # one interpreter, resized to each recording's own length
 
 
+@pytest.mark.smoke
 def test_saved_model_matches_keras_model(smoke_run):
     from tfdl import export
     from tfdl.models import digits
@@ -116,6 +119,7 @@ def test_saved_model_matches_keras_model(smoke_run):
             str(i) for i in out["class_id"].numpy()]
 
 
+@pytest.mark.smoke
 def test_predict_any_sample_rate(app, smoke_run, tmp_path, capsys):
     f16 = write_wav(tmp_path / "digit16k.wav", sine(650, 0.4, 16000), 16000)
     f8 = write_wav(tmp_path / "digit8k.wav", sine(650, 0.4, 8000), 8000)

@@ -7,6 +7,8 @@ import tensorflow as tf
 from conftest import sine
 from tfdl import features
 
+pytestmark = pytest.mark.smoke  # features against their oracles, on every Python
+
 MFCC_RTOL = 1e-3  # max |ours - psf| / (|psf| + 1); measured ~3e-5 on FSDD.
 
 
