@@ -2,20 +2,17 @@ r"""Spoken-digits benchmark: accuracy, leave-one-speaker-out, training and input
 
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits                  # everything
     TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=pipeline,throughput
-    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=accuracy --models=mfcc
-    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=loso --loso_model=compact_pair
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.digits --parts=configs --configs=mfcc,loso
 
 Parts (each merges its numbers into `benchmarks/results/digits.json`, so they
 can run separately; the Markdown table printed at the end covers all parts
 recorded so far):
-    accuracy: `apps.digits` with each model's default flags on the official
-        split (takes 0-4 test); targets mfcc >= 99.0 %, batchnorm >= 97 %,
-        best >= 99.5 %. Also each export's size on disk and latency per 1 s
-        clip, SavedModel and model.tflite.
-    loso: leave-one-speaker-out mean accuracy of `--loso_model` (target >= 93 %),
-        with the model's default speaker adaptation (`compact_pair`: cross-fitted
-        AdaBN on the held-out speaker's unlabeled recordings) and without it
-        (the same trained folds, scored before adaptation).
+    configs: `python -m apps.digits --config=NAME` for each named config in
+        `--configs` (default: every one): test accuracy on its split (targets:
+        mfcc >= 99.0 %, batchnorm >= 97 %, best >= 99.5 % on the official
+        split; loso >= 93 %, with and without its speaker adaptation), training
+        time, and each export's size on disk and latency per 1 s clip
+        (SavedModel and model.tflite).
     throughput: training examples/sec at batch 32 of `batchnorm` and `mfcc`
         against a plain PyTorch CPU loop of the same networks as the reference
         notebook trains them (DataLoader over preloaded tensors, zero_grad,
@@ -45,6 +42,7 @@ Every part records wall time and `os.getloadavg()`: other jobs on the same
 CPU slow the numbers down.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -54,14 +52,15 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
-from apps import digits as digits_app  # also defines --data_dir (shared with the app)
+from tfdl.digits import train as digits_train
+from tfdl.digits.configs import CONFIGS
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("parts", ["pipeline", "throughput", "accuracy", "loso"],
-                  "Parts to run: pipeline, throughput, accuracy, loso.")
-flags.DEFINE_list("models", ["mfcc", "batchnorm", "compact"], "Models for the accuracy part.")
-flags.DEFINE_string("loso_model", "compact_pair", "Model for the leave-one-speaker-out part.")
-flags.DEFINE_integer("loso_epochs", None, "Epochs per LOSO fold (default: the model's).")
+PARTS = ("pipeline", "throughput", "configs")
+RECIPES = [n for n in CONFIGS.names() if CONFIGS.resolve(n) == n]  # every named recipe
+flags.DEFINE_list("parts", list(PARTS), f"Parts to run: {', '.join(PARTS)}.")
+flags.DEFINE_list("configs", RECIPES, "Named configs for the configs part.")
+flags.DEFINE_string("data_dir", None, "FSDD folder (default: $TFDL_DATA_DIR/fsdd).")
 flags.DEFINE_integer("throughput_rounds", 5, "Timed rounds (PyTorch, then Keras) per network "
                      "and thread count in the throughput part.")
 flags.DEFINE_string("out", "benchmarks/results/digits.json", "JSON results file.")
@@ -71,6 +70,7 @@ flags.DEFINE_string("throughput_job", None, "Internal: NAME:THREADS:ROUNDS:GROUP
 flags.DEFINE_string("runs_dir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
 
 TARGETS = {"mfcc": 0.99, "batchnorm": 0.97, "best": 0.995, "loso": 0.93}
+ALIASES = {CONFIGS.resolve(n): n for n in CONFIGS.names() if CONFIGS.resolve(n) != n}
 EXPORT_KEYS = ("export_bytes", "tflite_bytes", "export_latency_ms_per_clip",
                "tflite_latency_ms_per_clip")
 
@@ -257,7 +257,7 @@ def _throughput_job(spec):
     import tensorflow as tf
 
     from tfdl import train as training
-    from tfdl.models import digits
+    from tfdl.digits import model as digits
 
     microbatches = min(digits.DEFAULTS[name]["microbatches"], threads)
     if group == "app" and microbatches > 1:
@@ -269,7 +269,7 @@ def _throughput_job(spec):
     import numpy as np
 
     from tfdl.audio import pad_or_trim, read_audio
-    from tfdl.datasets import fsdd
+    from tfdl.digits import data as fsdd
     from tfdl.features import mfcc
     from tfdl.pipeline import waveform_dataset
 
@@ -405,34 +405,27 @@ def bench_throughput(rounds):
 # ----------------------------------------------------------------------------- accuracy
 
 
-def bench_accuracy(models, data_dir, workdir):
+def bench_configs(names, data_dir, workdir):
+    """`apps.digits --config=NAME` for each name: its metrics, time and export costs."""
     res = {}
-    for name in models:
+    for name in names:
         t0, env0 = time.perf_counter(), _env()
-        cfg = digits_app.Config(model=name, data_dir=data_dir, workdir=f"{workdir}/{name}",
-                                verbose=2)
-        rep = digits_app.run(cfg)
-        res[name] = {"accuracy": rep["accuracy"], "errors": len(rep["misclassified"]),
-                     "test_examples": rep["num_examples"], "epochs": rep["epochs_run"],
-                     "examples_per_sec": rep["examples_per_sec"],
-                     **{k: rep[k] for k in EXPORT_KEYS},
-                     "config": json.loads(Path(cfg.workdir, "config.json").read_text()),
-                     "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env()}
+        cfg = CONFIGS.get(name)
+        rep = digits_train.run(cfg, workdir=f"{workdir}/{name}", data_dir=data_dir, verbose=2)
+        entry = {"command": f"python -m apps.digits --config={name}", "split": cfg.split,
+                 "accuracy": rep["accuracy"], "config": dataclasses.asdict(cfg),
+                 "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env()}
+        if cfg.split == "loso":
+            entry.update({k: rep.get(k) for k in (
+                "mean_accuracy", "fold_accuracy", "speaker_adaptation",
+                "unadapted_mean_accuracy", "unadapted_fold_accuracy")})
+        else:
+            entry.update(errors=len(rep["misclassified"]), test_examples=rep["num_examples"],
+                         epochs=rep["epochs_run"], examples_per_sec=rep["examples_per_sec"],
+                         train_seconds=rep["train_seconds"], params=rep["trainable_params"],
+                         **{k: rep[k] for k in EXPORT_KEYS if k in rep})
+        res[name] = entry
     return res
-
-
-def bench_loso(model, data_dir, workdir, epochs):
-    t0, env0 = time.perf_counter(), _env()
-    cfg = digits_app.Config(model=model, split="loso", data_dir=data_dir, epochs=epochs,
-                            workdir=f"{workdir}/{model}_loso", verbose=2)
-    rep = digits_app.run(cfg)
-    return {"model": model, "mean_accuracy": rep["mean_accuracy"],
-            "fold_accuracy": rep["fold_accuracy"],
-            "speaker_adaptation": rep.get("speaker_adaptation"),
-            "unadapted_mean_accuracy": rep.get("unadapted_mean_accuracy"),
-            "unadapted_fold_accuracy": rep.get("unadapted_fold_accuracy"),
-            "config": json.loads(Path(cfg.workdir, "config.json").read_text()),
-            "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env()}
 
 
 # ----------------------------------------------------------------------------- report
@@ -442,40 +435,39 @@ def _threads(n):
     return f"{n} thread{'s' if n > 1 else ''}"
 
 
+def _config_rows(results):
+    """One row per named config: command, accuracy (and target), training, export costs."""
+    rows = ["| config | command | test accuracy | target | train time | params | "
+            "SavedModel / TFLite: MB, ms per 1 s clip |", "|---|---|---|---|---|---|---|"]
+    confs = results.get("configs", {})
+    for name, r in confs.items():
+        alias = ALIASES.get(name)
+        label = f"`{name}`" + (f" (`{alias}`)" if alias else "")
+        target = TARGETS.get(name) or TARGETS.get(alias or "")
+        if r["split"] == "loso":
+            folds = ", ".join(f"{s} {v:.1%}" for s, v in r["fold_accuracy"].items())
+            acc = f"{r['mean_accuracy']:.1%} mean over speakers ({folds})"
+            if r.get("unadapted_mean_accuracy") is not None:
+                acc += f"; {r['unadapted_mean_accuracy']:.1%} without speaker adaptation"
+            met = r["mean_accuracy"] >= target if target else None
+            train = params = export = "-"
+        else:
+            acc = f"{r['accuracy']:.1%} ({r['errors']} of {r['test_examples']} wrong)"
+            met = r["accuracy"] >= target if target else None
+            train = f"{r['train_seconds'] / 60:.1f} min ({r['epochs']} epochs)"
+            params = f"{r['params']:,}"
+            export = (f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f} MB, "
+                      f"{r['export_latency_ms_per_clip']:.2f} / "
+                      f"{r['tflite_latency_ms_per_clip']:.2f} ms" if "tflite_bytes" in r else "-")
+        goal = "-" if target is None else f">= {100 * target:.1f} % ({'met' if met else 'not met'})"
+        rows.append(f"| {label} | `{r['command']}` | {acc} | {goal} | {train} | {params} | "
+                    f"{export} |")
+    return rows
+
+
 def table(results):
-    rows = ["| measurement | result | target | met |", "|---|---|---|---|"]
-    acc = results.get("accuracy", {})
-    for name, r in sorted(acc.items()):
-        target = TARGETS.get(name)
-        rows.append(f"| official split accuracy, `{name}` ({r['epochs']} epochs) | "
-                    f"{r['accuracy']:.1%} ({r['errors']} of {r['test_examples']} wrong) | "
-                    f"{'>= %.1f %%' % (100 * target) if target else '-'} | "
-                    f"{('yes' if r['accuracy'] >= target else 'no') if target else '-'} |")
-    if acc:
-        best = max(acc, key=lambda k: acc[k]["accuracy"])
-        a = acc[best]["accuracy"]
-        rows.append(f"| best model on the official split (`{best}`) | {a:.1%} | >= 99.5 % | "
-                    f"{'yes' if a >= TARGETS['best'] else 'no'} |")
-    for name, r in sorted(acc.items()):
-        if "tflite_bytes" in r:
-            rows.append(f"| export of `{name}`: size on disk, latency per 1 s clip (batch 1, "
-                        f"median of 30): SavedModel / TFLite | "
-                        f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f} MB, "
-                        f"{r['export_latency_ms_per_clip']:.2f} / "
-                        f"{r['tflite_latency_ms_per_clip']:.2f} ms | - | - |")
-    lo = results.get("loso")
-    if lo:
-        folds = ", ".join(f"{s} {v:.1%}" for s, v in lo["fold_accuracy"].items())
-        how = " with speaker adaptation" if lo.get("speaker_adaptation") else ""
-        if lo["config"].get("speaker_adversary"):
-            how += (f" and speaker-adversarial training (x{lo['config']['speaker_adversary']:g})")
-        rows.append(f"| leave-one-speaker-out mean{how}, `{lo['model']}` ({folds}) | "
-                    f"{lo['mean_accuracy']:.1%} | >= 93 % | "
-                    f"{'yes' if lo['mean_accuracy'] >= TARGETS['loso'] else 'no'} |")
-        if lo.get("unadapted_mean_accuracy") is not None:
-            folds = ", ".join(f"{s} {v:.1%}" for s, v in lo["unadapted_fold_accuracy"].items())
-            rows.append(f"| the same folds without speaker adaptation ({folds}) | "
-                        f"{lo['unadapted_mean_accuracy']:.1%} | - | - |")
+    rows = _config_rows(results) if results.get("configs") else []
+    rows += ["", "| measurement | result | target | met |", "|---|---|---|---|"]
     th = results.get("throughput")
     if th:
         for name in ("batchnorm", "mfcc"):
@@ -545,14 +537,18 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if FLAGS.throughput_job:
         return _throughput_job(FLAGS.throughput_job)
-    from tfdl.datasets import fsdd
+    from tfdl.digits import data as fsdd
 
     recordings = fsdd.load(FLAGS.data_dir)
     out = Path(FLAGS.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
-    unknown = set(FLAGS.parts) - {"pipeline", "throughput", "accuracy", "loso"}
+    unknown = set(FLAGS.parts) - set(PARTS)
     if unknown:
         sys.exit(f"error: unknown --parts {', '.join(sorted(unknown))}")
+    unknown = [c for c in FLAGS.configs if c not in CONFIGS]
+    if unknown:
+        sys.exit(f"error: unknown --configs {', '.join(unknown)}; choose from "
+                 f"{', '.join(CONFIGS.names())}")
     t_all = time.perf_counter()
     if "pipeline" in FLAGS.parts:
         results["pipeline"] = bench_pipeline(recordings)
@@ -560,14 +556,11 @@ def main(argv):
     if "throughput" in FLAGS.parts:
         results["throughput"] = bench_throughput(FLAGS.throughput_rounds)
         _save(out, results)
-    if "accuracy" in FLAGS.parts:
-        results.setdefault("accuracy", {}).update(
-            bench_accuracy(FLAGS.models, FLAGS.data_dir, FLAGS.runs_dir))
-        _save(out, results)
-    if "loso" in FLAGS.parts:
-        results["loso"] = bench_loso(FLAGS.loso_model, FLAGS.data_dir, FLAGS.runs_dir,
-                                     FLAGS.loso_epochs)
-        _save(out, results)
+    if "configs" in FLAGS.parts:
+        for name in FLAGS.configs:  # saved after each config: partial results survive
+            results.setdefault("configs", {}).update(
+                bench_configs([CONFIGS.resolve(name)], FLAGS.data_dir, FLAGS.runs_dir))
+            _save(out, results)
     results["last_run"] = {"parts": FLAGS.parts, "wall_s": time.perf_counter() - t_all,
                            "command": "python -m benchmarks.digits " + " ".join(sys.argv[1:])}
     _save(out, results)
@@ -582,9 +575,10 @@ def _save(out, results):
     current = json.loads(out.read_text()) if out.is_file() else {}
     for part in FLAGS.parts:
         if part in results:
-            if part == "accuracy":  # only this run's models: others may have run meanwhile
-                current.setdefault("accuracy", {}).update(
-                    {m: results["accuracy"][m] for m in FLAGS.models if m in results["accuracy"]})
+            if part == "configs":  # only this run's configs: others may have run meanwhile
+                current.setdefault("configs", {}).update(
+                    {c: results["configs"][c] for c in map(CONFIGS.resolve, FLAGS.configs)
+                     if c in results["configs"]})
             else:
                 current[part] = results[part]
     if "last_run" in results:

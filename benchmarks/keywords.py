@@ -1,106 +1,122 @@
-"""Keyword spotting benchmark: accuracy, augmentation study, throughput and latency on CPU.
+r"""Keyword-spotting benchmark: every named config's accuracy, noise robustness, speed and export.
 
-    TFDL_DATA_DIR=../shared/data python -m benchmarks.keywords
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.keywords                # every recipe
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.keywords --configs=cnn
 
-Trains the same model on `../shared/data/keywords` (10 digits + _silence_ +
-_unknown_) twice: with the training-only augmentation (time shift +
-background noise) and without it. Two of the six `_background_noise_` files
-(`--held_out_noise`) are never used in training; each model is scored on the
-clean test split and on the test split mixed with the held-out noise at 0 dB
-and 10 dB SNR. Also records training examples/sec (steady-state median over
-epochs), and the size and latency per 1 s clip (batch of 1, CPU) of the exported
-SavedModel and its `model.tflite`.
+Runs `python -m apps.keywords --config=NAME` (the library's `run`) for each
+named config in `--configs` on `../shared/data/keywords` (10 digits +
+`_silence_` + `_unknown_`): test accuracy on the clean test split and on the
+test split mixed with the held-out noise files (`running_tap.wav`,
+`doing_the_dishes.wav`, never used in training) at 0 and 10 dB SNR; training
+examples/sec (steady-state median over epochs) and time; the size and the
+latency per 1 s clip (batch of 1, CPU) of the exported SavedModel and its
+`model.tflite`.
 
-Writes `benchmarks/results/keywords.json` (and prints its path) and a Markdown
-table. Other developers may share the CPU: the JSON records the load average.
+Writes `benchmarks/results/keywords.json` after each config (partial results
+survive; rows of other configs already there are kept) and prints a Markdown
+table. Other developers may share the CPU: each row records the load average
+and wall time. `--config.FIELD=VALUE`-style overrides for a quick check:
+`--override=epochs=1,steps_per_epoch=2`.
 """
 
 import dataclasses
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import tfdl  # noqa: F401
-from absl import app, flags
+import tfdl  # noqa: F401  (quiet TensorFlow)
+from absl import app, flags, logging
 
-from tfdl import keywords as kw
+from tfdl.keywords import train
+from tfdl.keywords.configs import CONFIGS
 from tfdl.workdir import write_json
 
+RECIPES = [n for n in CONFIGS.names() if CONFIGS.resolve(n) == n]  # every named recipe
+ALIASES = {r: [a for a in CONFIGS.names() if a != r and CONFIGS.resolve(a) == r] for r in RECIPES}
+FLAGS = flags.FLAGS
+flags.DEFINE_list("configs", RECIPES, "Named configs to run.")
 flags.DEFINE_string("data_dir", None, "Keyword folder (default $TFDL_DATA_DIR/keywords).")
 flags.DEFINE_string("out", "benchmarks/results/keywords.json", "Result JSON.")
-flags.DEFINE_string("workdir", "runs/bench_keywords", "Parent folder of the runs' workdirs.")
-flags.DEFINE_string("model", "cnn", "Model for both runs of the study.")
-flags.DEFINE_string("model_kwargs", '{"dropout": 0.25, "batchnorm": true}', "Builder kwargs.")
-flags.DEFINE_enum("preprocess", "mfcc", ["mfcc", "log-mel"], "Features (a run may "
-                  "override them).")
-flags.DEFINE_integer("epochs", 30, "Epochs per training.")
-flags.DEFINE_list("held_out_noise", ["running_tap.wav", "doing_the_dishes.wav"],
-                  "Noise files kept out of training, used for the noisy test.")
-flags.DEFINE_list("runs", ["augmented", "no_augmentation"], "Which runs (see RUNS).")
-FLAGS = flags.FLAGS
-
-RUNS = {
-    "augmented": {},
-    "no_augmentation": {"time_shift_ms": 0.0, "background_frequency": 0.0},
-    "noise_only": {"time_shift_ms": 0.0},
-    "shift_only": {"background_frequency": 0.0},
-    "augmented_log_mel": {"preprocess": "log-mel"},
-    "no_augmentation_log_mel": {"preprocess": "log-mel", "time_shift_ms": 0.0,
-                                "background_frequency": 0.0},
-    "ffnn_augmented": {"model": "ffnn", "model_kwargs": {}},
-    "augmented_sgd": {"optimizer": "momentum", "learning_rate": 0.01},
-}
+flags.DEFINE_string("runs_dir", "benchmarks/results/keywords_runs", "Workdirs of the runs.")
+flags.DEFINE_list("override", [], "FIELD=VALUE overrides of every config (quick checks only; "
+                  "recorded in the JSON).")
 
 
-def table(results):
-    snrs = sorted({s for r in results.values() for s in r["noisy_test_accuracy"]}, key=float)
-    head = (["run", "model", "test acc (clean)"] + [f"test acc, held-out noise {s} dB"
-                                                    for s in snrs]
-            + ["train examples/s", "latency ms/clip SavedModel / TFLite",
-               "size MB SavedModel / TFLite", "params", "epochs"])
+def _env():
+    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+def _config(name):
+    """The named config with `--override` applied (values parsed as JSON where they parse)."""
+    cfg = CONFIGS.get(name)
+    for item in FLAGS.override:
+        field, _, value = item.partition("=")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        setattr(cfg, field, value)
+    return cfg.validate()
+
+
+def bench_config(name):
+    """One named config's row: its metrics, command, config, wall time and load."""
+    cfg, env0, t0 = _config(name), _env(), time.perf_counter()
+    r = train.run(cfg, f"{FLAGS.runs_dir}/{name}", FLAGS.data_dir, verbose=2)
+    command = f"python -m apps.keywords --config={name}" + "".join(
+        f" --config.{o}" for o in FLAGS.override)
+    return {"command": command, "config": dataclasses.asdict(cfg),
+            "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env(),
+            **{k: v for k, v in r.items() if k not in ("test", "workdir", "export", "tflite")}}
+
+
+def table(rows):
+    """The Markdown table of the rows (one per named config)."""
+    snrs = sorted({s for r in rows.values() for s in r["noisy_test_accuracy"]}, key=float)
+    head = (["config", "command", "test acc (clean)"]
+            + [f"held-out noise {s} dB" for s in snrs]
+            + ["train time", "train examples/s", "SavedModel / TFLite: MB, ms per 1 s clip",
+               "params"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, r in results.items():
-        row = [name, r["model"], f"{r['test_accuracy']:.4f}"]
-        row += [f"{r['noisy_test_accuracy'].get(s, float('nan')):.4f}" for s in snrs]
-        row += [f"{r['examples_per_sec']:.0f}",
-                f"{r['export_latency_ms_per_clip']:.2f} / {r['tflite_latency_ms_per_clip']:.2f}",
-                f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f}",
-                f"{r['num_params']:,}", str(r["epochs_run"])]
+    for name, r in rows.items():
+        aliases = ", ".join(f"`{a}`" for a in ALIASES.get(name, []))
+        label = f"`{name}`" + (f" ({aliases})" if aliases else "")
+        row = [label, f"`{r['command']}`", f"{r['test_accuracy']:.4f}"]
+        row += [f"{r['noisy_test_accuracy'][s]:.4f}" if s in r["noisy_test_accuracy"] else "-"
+                for s in snrs]
+        row += [f"{r['train_seconds'] / 60:.1f} min ({r['epochs_run']} epochs)",
+                f"{r['examples_per_sec']:.0f}"]
+        row.append(f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f} MB, "
+                   f"{r['export_latency_ms_per_clip']:.2f} / "
+                   f"{r['tflite_latency_ms_per_clip']:.2f} ms" if "tflite_bytes" in r else "-")
+        row.append(f"{r['num_params']:,}")
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    loads = "; ".join(", ".join(f"{x:.1f}" for x in r["env_start"]["loadavg"])
+                      for r in rows.values())
+    return "\n".join(lines) + f"\n\nLoad average (1, 5, 15 min) at each start: {loads}."
 
 
 def main(argv):
     del argv
-    base = kw.KeywordsConfig(data_dir=FLAGS.data_dir or "", model=FLAGS.model,
-                             preprocess=FLAGS.preprocess,
-                             model_kwargs=json.loads(FLAGS.model_kwargs), epochs=FLAGS.epochs,
-                             held_out_noise=tuple(FLAGS.held_out_noise), verbose=2)
-    out = {"command": "python -m benchmarks.keywords " + " ".join(sys.argv[1:]),
-           "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
-           "loadavg_start": os.getloadavg(), "runs": {}}
-    t_all = time.time()
-    data = None
-    for name in FLAGS.runs:
-        if name not in RUNS:
-            raise SystemExit(f"unknown run {name!r}; choose from {', '.join(RUNS)}")
-        cfg = dataclasses.replace(base, workdir=f"{FLAGS.workdir}/{name}", **RUNS[name])
-        if data is None:
-            data = kw.prepare(cfg)  # Same splits, noise and decoded audio for every run.
-        t0 = time.time()
-        load0 = os.getloadavg()
-        r = kw.run(cfg, data)
-        r.pop("test")
-        r.update(model=cfg.model, config=dataclasses.asdict(cfg), wall_seconds=time.time() - t0,
-                 loadavg_before=load0, loadavg_after=os.getloadavg())
-        out["runs"][name] = r
-        out["wall_seconds"] = time.time() - t_all
-        write_json(FLAGS.out, out)  # After every run: partial results survive.
-    print("\n" + table(out["runs"]))
-    print(f"\nwrote {Path(FLAGS.out).resolve()}")
+    logging.set_verbosity(logging.WARNING)
+    unknown = [c for c in FLAGS.configs if c not in CONFIGS]
+    if unknown:
+        sys.exit(f"error: unknown --configs {', '.join(unknown)}; choose from "
+                 f"{', '.join(CONFIGS.names())}")
+    out = Path(FLAGS.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    t_all = time.perf_counter()
+    for name in dict.fromkeys(map(CONFIGS.resolve, FLAGS.configs)):
+        results.setdefault("configs", {})[name] = bench_config(name)
+        write_json(out, results)  # after every config: partial results survive
+    results["last_run"] = {"wall_s": time.perf_counter() - t_all,
+                           "command": "python -m benchmarks.keywords " + " ".join(sys.argv[1:])}
+    write_json(out, results)
+    print("\n" + table(results["configs"]))
+    print(f"\nresults: {out.resolve()}")
 
 
 if __name__ == "__main__":

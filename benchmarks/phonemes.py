@@ -1,132 +1,136 @@
-"""Frame-level phoneme classification benchmark on the 500 ARCTIC utterances.
+r"""Frame-level phoneme benchmark: every named config on the 500 ARCTIC utterances.
 
-    TFDL_DATA_DIR=../shared/data python -m benchmarks.phonemes
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.phonemes                  # every recipe
+    TFDL_DATA_DIR=../shared/data python -m benchmarks.phonemes --configs=mlp,ensemble
 
-Utterance-level split (seed 0): 50 test, 25 validation (early stopping and
-ensemble weights), 425 training utterances. Trains logistic regression on
-single frames, an MLP without context, an MLP with a +-K context window, the
-residual basic-block MLP and the bottleneck MLP (same window), then combines
-the context models with the four ensemble rules. Every accuracy is on all test
-frames. Writes benchmarks/results/phonemes.json and prints a Markdown table.
+Each config runs as `python -m apps.phonemes --config=NAME` does
+(`tfdl.phonemes.train.run`; utterance-level split, seed 0: 50 test, 25
+validation, 425 training utterances) and its row is merged into
+`benchmarks/results/phonemes.json` (saved after each config, so partial runs
+survive) with its command, wall time and load average: other jobs on the same
+CPU slow the numbers down. Every accuracy is over all test frames. Targets:
+the context window adds >= 8 points (`mlp` against `mlp_frame`), the best
+single model reaches >= 80 %, and the ensemble's best rule beats the best
+single model. Prints a Markdown table of every row recorded so far.
 """
 
-import argparse
+import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-import tfdl  # noqa: F401
-import numpy as np
+import tfdl  # noqa: F401  (quiet TensorFlow)
+from absl import app, flags, logging
 
-from tfdl import ensemble
-from tfdl.datasets import phonemes as data
-from tfdl.phonemes import predict, train_member
-from tfdl.workdir import Workdir
+from tfdl.phonemes import train
+from tfdl.phonemes.configs import CONFIGS
+
+FLAGS = flags.FLAGS
+RECIPES = [n for n in CONFIGS.names() if CONFIGS.resolve(n) == n]  # every named recipe
+ALIASES = {CONFIGS.resolve(n): n for n in CONFIGS.names() if CONFIGS.resolve(n) != n}
+flags.DEFINE_list("configs", RECIPES, "Named configs to run (default: every recipe).")
+flags.DEFINE_string("data_dir", None, "Phonemes folder (default: $TFDL_DATA_DIR/phonemes).")
+flags.DEFINE_string("out", "benchmarks/results/phonemes.json", "JSON results file.")
+flags.DEFINE_string("runs_dir", "benchmarks/results/phonemes_runs",
+                    "Workdirs of the training runs.")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data_dir", default=None)
-    ap.add_argument("--context", type=int, default=15)
-    ap.add_argument("--stride", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--frames_per_epoch", type=int, default=250_000)
-    ap.add_argument("--batch_size", type=int, default=512)
-    ap.add_argument("--workdir", default="runs/benchmark_phonemes")
-    ap.add_argument("--out", default="benchmarks/results/phonemes.json")
-    args = ap.parse_args()
+def _env():
+    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
-    t0, load0 = time.time(), os.getloadavg()
-    corpus = data.load_corpus(data.find(args.data_dir))
-    phones = corpus.phone_set()
-    index = data.check_vocabulary(corpus, phones)
-    split = data.split_utterances(len(corpus.utterances), 50, 25, seed=0)
-    K, S = args.context, args.stride
-    sets = {k: data.pack([corpus.utterances[i] for i in v], index, K * S)
-            for k, v in split.items()}
-    common = dict(num_classes=len(phones), batch_size=args.batch_size,
-                  frames_per_epoch=args.frames_per_epoch, learning_rate=1e-3,
-                  schedule="cosine", patience=3, verbose=2)
-    runs = [
-        ("logistic (single frame)", "logistic", 0, dict(epochs=3)),
-        ("MLP, no context", "mlp", 0, dict(width=512, depth=3, dropout=0.1, epochs=6)),
-        (f"MLP, context +-{K} x{S}", "mlp", K, dict(width=512, depth=3, dropout=0.3,
-                                                    epochs=args.epochs)),
-        (f"residual basic MLP, context +-{K} x{S}", "resnet_basic", K,
-         dict(width=512, depth=2, dropout=0.3, epochs=args.epochs)),
-        (f"residual bottleneck MLP, context +-{K} x{S}", "resnet_bottleneck", K,
-         dict(width=128, depth=2, dropout=0.3, epochs=args.epochs)),
-    ]
-    rows, val_probs, test_probs = [], {}, {}
-    y_val, y_test = sets["val"].labels, sets["test"].labels
-    for i, (title, arch, ctx, kw) in enumerate(runs):
-        print(f"\n== {title}", flush=True)
-        model, hist = train_member(arch, sets["train"], sets["val"], context=ctx,
-                                   stride=S if ctx else 1,
-                                   workdir=Workdir(Path(args.workdir) / arch / str(ctx)),
-                                   seed=i, **common, **kw)
-        vp = predict(model, sets["val"], ctx, S if ctx else 1)
-        tp = predict(model, sets["test"], ctx, S if ctx else 1)
-        val_probs[title], test_probs[title] = vp, tp
-        rows.append({"model": title, "name": arch, "context": ctx, "stride": S if ctx else 1,
-                     "params": int(model.count_params()),
-                     "epochs_run": len(hist["loss"]),
-                     "test_frame_accuracy": float(np.mean(tp.argmax(1) == y_test)),
-                     "val_frame_accuracy": float(np.mean(vp.argmax(1) == y_val)),
-                     "train_frames_per_sec": hist["steady_examples_per_sec"],
-                     "train_seconds": hist["train_seconds"]})
-        print(json.dumps(rows[-1]), flush=True)
 
-    members = [r["model"] for r in rows if r["context"] > 0]
-    rules = ensemble.evaluate(np.stack([test_probs[m] for m in members]), y_test,
-                              np.stack([val_probs[m] for m in members]), y_val)
-    ens = {r: rules[r]["accuracy"] for r in ensemble.RULES}
-    best_rule = max(ensemble.RULES, key=ens.get)
-    val_rules = ensemble.evaluate(np.stack([val_probs[m] for m in members]), y_val)
-    by_acc = {r["model"]: r["test_frame_accuracy"] for r in rows}
-    no_ctx = by_acc["MLP, no context"]
-    ctx_acc = by_acc[f"MLP, context +-{K} x{S}"]
-    best_single = max(by_acc.values())
-    result = {
-        "command": "TFDL_DATA_DIR=../shared/data python -m benchmarks.phonemes",
-        "args": vars(args),
-        "split": {k: int(len(v)) for k, v in split.items()},
-        "frames": {k: len(s) for k, s in sets.items()},
-        "frame_period_ms": corpus.frame_period * 1e3,
-        "num_phones": len(phones),
-        "models": rows,
-        "ensemble_members": members,
-        "ensemble_test_accuracy": ens,
-        "ensemble_val_accuracy_equal_weights": {r: val_rules[r]["accuracy"]
-                                                for r in ensemble.RULES},
-        "ensemble_weights": dict(zip(members, rules["weights"])),
-        "best_ensemble": {"rule": best_rule, "test_frame_accuracy": ens[best_rule]},
-        "targets": {
-            "context_gain_points": 100 * (ctx_acc - no_ctx),
-            "context_gain_ok": bool(ctx_acc - no_ctx >= 0.08),
-            "best_single_model": best_single,
-            "best_single_ok": bool(best_single >= 0.80),
-            "best_ensemble_above_best_single": bool(ens[best_rule] > best_single),
-        },
-        "loadavg_start": load0,
-        "loadavg_end": os.getloadavg(),
-        "wall_seconds": time.time() - t0,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+def bench_config(name, data_dir, runs_dir):
+    """`apps.phonemes --config=NAME`: its accuracy (each member, each rule), time and size."""
+    t0, env0 = time.perf_counter(), _env()
+    cfg = CONFIGS.get(name)
+    m = train.run(cfg, workdir=f"{runs_dir}/{name}", data_dir=data_dir, verbose=2)
+    members = m["members"].values()
+    return {"command": f"python -m apps.phonemes --config={name}",
+            "config": dataclasses.asdict(cfg), "frame_accuracy": m["frame_accuracy"],
+            "predictor": m["predictor"], "members": m["members"], "ensemble": m["ensemble"],
+            "params": sum(r["params"] for r in members),
+            "train_seconds": sum(r["train_seconds"] for r in members),
+            "epochs_run": [r["epochs_run"] for r in members],
+            "utterances": m["utterances"], "frames": m["frames"],
+            "num_phones": m["num_phones"], "wall_s": time.perf_counter() - t0,
+            "env_start": env0, "env_end": _env()}
 
-    print(f"\n{out}\n")
-    print("| model | context | params | test frame accuracy | train frames/s |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        ctx = f"+-{r['context']} x{r['stride']}" if r["context"] else "none"
-        print(f"| {r['model']} | {ctx} | {r['params']:,} | {r['test_frame_accuracy']:.4f} | "
-              f"{r['train_frames_per_sec']:,.0f} |")
-    for rule in ensemble.RULES:
-        print(f"| ensemble of the 3 context models: {rule} | | | {ens[rule]:.4f} | |")
+
+def targets(confs):
+    """The task's goals, from whichever rows are recorded."""
+    acc = {n: r["frame_accuracy"] for n, r in confs.items()}
+    out = {}
+    if "mlp" in acc and "mlp_frame" in acc:
+        gain = acc["mlp"] - acc["mlp_frame"]
+        out.update(context_gain_points=100 * gain, context_gain_ok=bool(gain >= 0.08))
+    single = {n: a for n, a in acc.items() if not confs[n]["ensemble"]}
+    if single:
+        out.update(best_single_model=max(single, key=single.get),
+                   best_single_ok=bool(max(single.values()) >= 0.80))
+    if single and "ensemble" in confs:
+        rules = {k: v for k, v in confs["ensemble"]["ensemble"].items() if k != "weights"}
+        out.update(best_rule=max(rules, key=rules.get),
+                   best_ensemble_above_best_single=bool(max(rules.values())
+                                                        > max(single.values())))
+    return out
+
+
+def table(results):
+    """A Markdown table: one row per config, one more per ensemble rule."""
+    rows = ["| config | command | test frame accuracy | params | train time | train frames/s |",
+            "|---|---|---|---|---|---|"]
+    for name, r in results.get("configs", {}).items():
+        label = f"`{name}`" + (f" (`{ALIASES[name]}`)" if name in ALIASES else "")
+        speed = ", ".join(f"{v['train_frames_per_sec']:,.0f}" for v in r["members"].values())
+        rows.append(f"| {label} | `{r['command']}` | {r['frame_accuracy']:.4f} "
+                    f"({r['predictor']}) | {r['params']:,} | {r['train_seconds'] / 60:.1f} min "
+                    f"({'/'.join(map(str, r['epochs_run']))} epochs) | {speed} |")
+        for rule, acc in (r["ensemble"] or {}).items():
+            if rule != "weights":
+                rows.append(f"| `{name}`: {rule} | | {acc:.4f} | | | |")
+    loads = [r["env_start"]["loadavg"] for r in results.get("configs", {}).values()]
+    if loads:
+        rows += ["", "Load average (1, 5, 15 min) at the start of each run: "
+                 + "; ".join(", ".join(f"{x:.1f}" for x in la) for la in loads)
+                 + f" on {os.cpu_count()} CPUs."]
+    return "\n".join(rows)
+
+
+def _save(out, names, results):
+    """Merges this run's configs into the JSON file (others may have run meanwhile)."""
+    from tfdl.workdir import write_json
+
+    current = json.loads(out.read_text()) if out.is_file() else {}
+    current.setdefault("configs", {}).update(
+        {n: results["configs"][n] for n in names if n in results.get("configs", {})})
+    current["targets"] = targets(current["configs"])
+    if "last_run" in results:
+        current["last_run"] = results["last_run"]
+    write_json(out, current)
+    return current
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    unknown = [c for c in FLAGS.configs if c not in CONFIGS]
+    if unknown:
+        sys.exit(f"error: unknown --configs {', '.join(unknown)}; choose from "
+                 f"{', '.join(CONFIGS.names())}")
+    names = list(dict.fromkeys(map(CONFIGS.resolve, FLAGS.configs)))
+    out, results, t0 = Path(FLAGS.out), {"configs": {}}, time.perf_counter()
+    for name in names:
+        results["configs"][name] = bench_config(name, FLAGS.data_dir, FLAGS.runs_dir)
+        _save(out, names, results)
+    results["last_run"] = {"configs": names, "wall_s": time.perf_counter() - t0,
+                           "command": "python -m benchmarks.phonemes " + " ".join(sys.argv[1:])}
+    current = _save(out, names, results)
+    print(table(current))
+    print(f"\ntargets: {json.dumps(current['targets'])}\nresults: {out}")
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -62,7 +62,7 @@ def _env():
 
 
 def _mfcc_reference():
-    from tfdl.models.digits import MODELS, trainable_params
+    from tfdl.digits.model import MODELS, trainable_params
 
     ref = {"params": trainable_params(MODELS.build("mfcc")), "accuracy": None, "source": None}
     path = Path(FLAGS.digits_results)

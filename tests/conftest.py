@@ -48,14 +48,23 @@ def wav_factory(tmp_path):
     return make
 
 
+def _baseline_flags():
+    from absl import flags
+
+    return frozenset(flags.FLAGS)
+
+
+BASELINE_FLAGS = _baseline_flags()  # absl's own (logging, help): every app keeps these
+
+
 def load_app(name):
     """Imports `apps.<name>` (or `tuning.<name>`) with only its own absl flags defined.
 
     absl flags are process-global, and apps define flags with the same names
-    (`--model`, `--workdir`, ...) but different choices and defaults. Each app
+    (`--config`, `--workdir`, ...) but different choices and defaults. Each app
     runs alone in its own process; a test process imports several, so before
-    importing one app this removes every other app module that defined flags,
-    with its flags.
+    importing one app this removes every app module and every flag absl did not
+    define itself.
     Call it inside a test or fixture, never at module import (collection
     imports every test module before any test runs).
     """
@@ -65,18 +74,21 @@ def load_app(name):
     from absl import flags
 
     target = name if "." in name else f"apps.{name}"
-    by_module = flags.FLAGS.flags_by_module_dict()
-    for mod in [m for m in sys.modules if m.startswith(("apps.", "tuning."))]:
-        # Only modules that defined flags (at import) need unloading.
-        owned = list(by_module.get(mod, []))  # A copy: deleting a flag edits absl's list.
-        if not owned and mod != target:
-            continue
-        for flag in owned:
-            if flag.name in flags.FLAGS:
-                delattr(flags.FLAGS, flag.name)
+    for mod in [m for m in sys.modules if m.startswith(("apps.", "tuning.", "benchmarks."))]:
         del sys.modules[mod]
+    for flag in [f for f in flags.FLAGS if f not in BASELINE_FLAGS]:
+        delattr(flags.FLAGS, flag)
     flags.FLAGS.unparse_flags()
     return importlib.import_module(target)
+
+
+def parse_app(name, *args):
+    """`load_app(name)`, then its flags parsed from `args` as a command line would be."""
+    from tfdl import cli
+
+    module = load_app(name)
+    cli.parse_flags([name, *args])
+    return module
 
 
 # ----------------------------------------------------------------------------- real data
@@ -274,7 +286,7 @@ def make_phoneme_corpus(root, frames=MINI_PHONEME_FRAMES, phones=MINI_PHONES, se
     frame, drawn around a mean per phone; each utterance is sil, 5-9 phone
     segments of 10-60 frames, sil; labels end exactly at the last frame.
     """
-    from tfdl import htk
+    from tfdl.phonemes import htk
 
     rng = np.random.default_rng(seed)
     means = {p: rng.normal(size=13) * 3 for p in phones}

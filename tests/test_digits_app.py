@@ -1,4 +1,5 @@
-"""apps.digits: smoke run on a tiny synthetic FSDD, SavedModel parity, predict, bad inputs."""
+"""apps.digits and tfdl.digits: smoke run on a tiny synthetic FSDD, export parity, predict,
+named configs, bad inputs."""
 
 import json
 import os
@@ -9,18 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 from absl import flags
-from absl.testing import flagsaver
 
-from conftest import load_app, sine, write_wav
+from conftest import load_app, parse_app, sine, write_wav
+from tfdl.digits import adapt as adaptation
+from tfdl.digits import data as fsdd
+from tfdl.digits import model as digits
+from tfdl.digits import serve, train
+from tfdl.digits.configs import CONFIGS
 from tfdl.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def app():
-    """apps.digits with only its own absl flags (see conftest.load_app)."""
-    return load_app("digits")
+def run(name, tiny_fsdd, workdir, **fields):
+    """`tfdl.digits.train.run` of the named config `name` with `fields` overridden."""
+    cfg = CONFIGS.get(name)
+    for k, v in fields.items():
+        setattr(cfg, k, v)
+    return train.run(cfg, str(workdir), str(tiny_fsdd), verbose=0)
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +45,17 @@ def tiny_fsdd(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(app, tiny_fsdd, tmp_path_factory):
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
+def smoke_run(tiny_fsdd, tmp_path_factory):
+    """`python -m apps.digits --model=mfcc --config.epochs=1 ...` (the app's own main)."""
     workdir = tmp_path_factory.mktemp("runs") / "digits"
     noise = tmp_path_factory.mktemp("noise")  # a 16 kHz clip: resampled to 8 kHz for mixing
     write_wav(noise / "hum.wav", sine(50, 1.0, 16000), 16000)
-    with flagsaver.flagsaver(model="mfcc", epochs=1, steps_per_epoch=2, batch_size=8,
-                             data_dir=str(tiny_fsdd), workdir=str(workdir), augment=True,
-                             noise_dir=str(noise), speed_change=0.1):
-        app.main(["digits"])
+    app = parse_app("digits", "--model=mfcc", "--config.epochs=1", "--config.steps_per_epoch=2",
+                    "--config.batch_size=8", f"--data_dir={tiny_fsdd}", f"--workdir={workdir}",
+                    "--config.augment=true", f"--config.noise_dir={noise}",
+                    "--config.speed_change=0.1")
+    app.main(["digits"])
+    flags.FLAGS.unparse_flags()
     return workdir
 
 
@@ -66,7 +74,7 @@ def test_smoke_run_writes_the_workdir(smoke_run):
     assert np.array(metrics["confusion_matrix"]).sum() == 100
     config = json.loads((wd / "config.json").read_text())
     assert config["model"] == "mfcc" and config["epochs"] == 1 and config["speed_change"] == 0.1
-    assert config["learning_rate"] > 0  # filled from the model's defaults
+    assert config["learning_rate"] == CONFIGS.get("mfcc").learning_rate  # the named config's
     history = json.loads((wd / "history.json").read_text())
     assert history["steady_examples_per_sec"] > 0
     for key in ("export_bytes", "tflite_bytes", "export_latency_ms_per_clip",
@@ -105,7 +113,6 @@ def test_tflite_matches_saved_model_on_real_fsdd(smoke_run):
 @pytest.mark.smoke
 def test_saved_model_matches_keras_model(smoke_run):
     from tfdl import export
-    from tfdl.models import digits
 
     model = digits.MODELS.build("mfcc")
     model.load_weights(str(smoke_run / "checkpoints" / "best.weights.h5"))
@@ -120,73 +127,73 @@ def test_saved_model_matches_keras_model(smoke_run):
 
 
 @pytest.mark.smoke
-def test_predict_any_sample_rate(app, smoke_run, tmp_path, capsys):
+def test_predict_any_sample_rate(smoke_run, tmp_path, capsys):
     f16 = write_wav(tmp_path / "digit16k.wav", sine(650, 0.4, 16000), 16000)
     f8 = write_wav(tmp_path / "digit8k.wav", sine(650, 0.4, 8000), 8000)
-    res = app.predict(smoke_run / "export", [str(f16), str(f8)])
+    res = serve.predict(smoke_run / "export", [str(f16), str(f8)])
     out = capsys.readouterr().out
     assert "digit16k.wav: digit" in out and "digit8k.wav: digit" in out
     for _, digit, prob in res:
         assert digit in [str(d) for d in range(10)] and 0.0 <= prob <= 1.0
     assert res[0][1] == res[1][1]  # same tone at 16 kHz (resampled) and 8 kHz
-    lite = app.predict(smoke_run / "export" / "model.tflite", [str(f16), str(f8)])
+    lite = serve.predict(smoke_run / "export" / "model.tflite", [str(f16), str(f8)])
     assert [r[1] for r in lite] == [r[1] for r in res]
     assert np.allclose([r[2] for r in lite], [r[2] for r in res], atol=1e-5)
     with pytest.raises(InputError, match="no SavedModel or .tflite"):
-        app.predict(tmp_path, [str(f8)])
+        serve.predict(tmp_path, [str(f8)])
     with pytest.raises(InputError, match="no SavedModel or .tflite"):
-        app.predict(tmp_path / "model.tflite", [str(f8)])
+        serve.predict(tmp_path / "model.tflite", [str(f8)])
     with pytest.raises(InputError, match="not found"):
-        app.predict(smoke_run / "export", [str(tmp_path / "missing.wav")])
+        serve.predict(smoke_run / "export", [str(tmp_path / "missing.wav")])
 
 
-def test_bad_inputs_name_the_flag_or_path(app, tiny_fsdd, tmp_path):
-    def _cfg(**kw):
-        return app.Config(**{"model": "mfcc", "epochs": 1, "steps_per_epoch": 1, **kw})
+def test_bad_inputs_name_the_flag_or_path(tiny_fsdd, tmp_path):
+    def bad(data_dir, workdir, **fields):
+        return run("mfcc", data_dir, workdir, **{"epochs": 1, "steps_per_epoch": 1, **fields})
 
     wd = tmp_path / "wd"
     with pytest.raises(InputError, match="--data_dir does not exist"):
-        app.run(_cfg(data_dir=str(tmp_path / "missing"), workdir=str(wd)))
+        bad(data_dir=str(tmp_path / "missing"), workdir=str(wd))
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match=str(empty)):
-        app.run(_cfg(data_dir=str(empty), workdir=str(wd)))
+        bad(data_dir=str(empty), workdir=str(wd))
     nowav = tmp_path / "nowav" / "recordings"
     nowav.mkdir(parents=True)
     (nowav / "notes.txt").write_text("x")
     with pytest.raises(InputError, match="no FSDD recordings"):
-        app.run(_cfg(data_dir=str(nowav), workdir=str(wd)))
+        bad(data_dir=str(nowav), workdir=str(wd))
     badname = tmp_path / "badname" / "recordings"
     write_wav(badname / "hello.wav", sine(300, 0.1, 8000), 8000)
     with pytest.raises(InputError, match="hello.wav"):
-        app.run(_cfg(data_dir=str(badname), workdir=str(wd)))
+        bad(data_dir=str(badname), workdir=str(wd))
     corrupt = tmp_path / "corrupt" / "recordings"
     write_wav(corrupt / "1_amy_0.wav", sine(300, 0.1, 8000), 8000)
     (corrupt / "2_amy_0.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEjunkjunk")
     with pytest.raises(InputError, match="2_amy_0.wav"):
-        app.run(_cfg(data_dir=str(corrupt), workdir=str(wd)))
+        bad(data_dir=str(corrupt), workdir=str(wd))
     truncated = tmp_path / "truncated" / "recordings"
     good = write_wav(truncated / "1_amy_0.wav", sine(300, 0.5, 8000), 8000)
     (truncated / "3_amy_0.wav").write_bytes(good.read_bytes()[:1000])
     with pytest.raises(InputError, match="3_amy_0.wav"):
-        app.run(_cfg(data_dir=str(truncated), workdir=str(wd)))
-    with pytest.raises(InputError, match="--epochs"):
-        app.run(_cfg(epochs=0, data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--model"):
-        app.run(_cfg(model="nope", data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--test_speakers"):
-        app.run(_cfg(split="speaker", data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--test_speeds"):
-        app.run(_cfg(test_speeds=(3.0,), data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--test_shifts_ms"):
-        app.run(_cfg(test_shifts_ms=(-10,), data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--speed_change"):
-        app.run(_cfg(speed_change=0.5, data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--speaker_adversary"):
-        app.run(_cfg(speaker_adversary=-0.1, data_dir=str(tiny_fsdd), workdir=str(wd)))
-    with pytest.raises(InputError, match="--noise_dir"):
-        app.run(_cfg(augment=True, noise_dir=str(tmp_path / "nonoise"),
-                     data_dir=str(tiny_fsdd), workdir=str(wd)))
+        bad(data_dir=str(truncated), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.epochs"):
+        bad(epochs=0, data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.model"):
+        bad(model="nope", data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.test_speakers"):
+        bad(split="speaker", data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.test_speeds"):
+        bad(test_speeds=(3.0,), data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.test_shifts_ms"):
+        bad(test_shifts_ms=(-10,), data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.speed_change"):
+        bad(speed_change=0.5, data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.speaker_adversary"):
+        bad(speaker_adversary=-0.1, data_dir=str(tiny_fsdd), workdir=str(wd))
+    with pytest.raises(InputError, match="--config.noise_dir"):
+        bad(augment=True, noise_dir=str(tmp_path / "nonoise"),
+            data_dir=str(tiny_fsdd), workdir=str(wd))
     assert not (wd / "metrics.json").exists()
 
 
@@ -198,33 +205,69 @@ def _cli(*args):
 
 
 def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
-    r = _cli("--epochs=0", f"--workdir={tmp_path / 'wd'}")
+    r = _cli("--config.epochs=0", f"--workdir={tmp_path / 'wd'}")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "error: --epochs must be positive. Received: --epochs=0"]
+        "error: --config.epochs must be a positive integer. Received: --config.epochs=0"]
     assert "Traceback" not in r.stderr and "oneDNN" not in r.stderr
     assert not (tmp_path / "wd" / "metrics.json").exists()
+    for args, message in [
+            (["--config=nope"], "unknown digits config 'nope'; choose one of default, best"),
+            (["--config.nope=1"], "--config.nope: the digits config has no field 'nope'"),
+            (["--config.epochs=x"], "--config.epochs=x: invalid literal for int()"),
+            (["--model=nope"], "--model=nope: value should be one of <plain|"),
+            (["--model=mfcc", "--config=best"], "give --config or --model, not both"),
+            (["nope.wav"], "unknown command 'nope.wav'; use train, predict")]:
+        r = _cli(*args, f"--workdir={tmp_path / 'wd'}")
+        assert r.returncode == 2, args
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 
-def test_unknown_model_flag_is_rejected_with_the_choices():
-    # absl rejects it while parsing flags, before main: "FATAL Flags parsing error: flag
-    # --model=nope: value should be one of <batchnorm|compact|...>" and exit status 1.
+def test_help_lists_every_named_config_on_one_line():
+    r = _cli("--help")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    for name in CONFIGS.names():
+        row = [ln for ln in lines if ln.split()[:1] == [name]]
+        assert len(row) == 1 and CONFIGS.describe(name) in row[0], name
+
+
+def test_model_flag_is_the_named_config_plus_overrides():
     load_app("digits")
-    with pytest.raises(flags.IllegalFlagValueError, match="batchnorm"):
-        flags.FLAGS["model"].parse("nope")
+    from tfdl import cli
+
+    for args, (model, epochs, microbatches) in [
+            ([], ("compact_robust", 20, 1)),  # default
+            (["--model=batchnorm"], ("batchnorm", 60, 2)),
+            (["--config.epochs=3", "--model=batchnorm"], ("batchnorm", 3, 2)),
+            (["--config.epochs=3", "--config=mfcc"], ("mfcc", 3, 2)),
+            (["--config=best"], ("compact_pair", 20, 1))]:
+        flags.FLAGS.unparse_flags()
+        cli.parse_flags(["digits", *args])
+        cfg = cli.config()
+        assert (cfg.model, cfg.epochs, cfg.microbatches) == (model, epochs, microbatches), args
+    flags.FLAGS.unparse_flags()
+    assert CONFIGS.get("batchnorm").epochs == 60  # the registry's recipes are never edited
 
 
-def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
-    """The unseen-speaker model trains through the app (its DEFAULTS: no validation hold-out)
-    and its SavedModel, fades and channel normalisation included, matches the Keras model."""
+def test_every_named_config_is_valid_and_its_model_has_one():
+    for name in CONFIGS.names():
+        assert CONFIGS.get(name).validate().model in digits.MODELS.names(), name
+    load_app("digits")
+    recipes = [n for n in CONFIGS.names() if CONFIGS.resolve(n) == n and n != "loso"]
+    assert flags.FLAGS["model"].parser.enum_values == recipes
+    assert sorted(recipes) == digits.MODELS.names()
+
+
+def test_compact_robust_run_exports_raw_audio_model(tiny_fsdd, tmp_path):
+    """The unseen-speaker model trains with its named config (no validation hold-out) and
+    its SavedModel, fades and channel normalisation included, matches the Keras model."""
     from tfdl import export
-    from tfdl.models import digits
 
     wd = tmp_path / "robust"
-    report = app.run(app.Config(model="compact_robust", epochs=1, steps_per_epoch=2,
-                                batch_size=8, data_dir=str(tiny_fsdd), workdir=str(wd),
-                                augment=False, test_speeds=(1.0, 1.1), test_shifts_ms=(0.0, 20.0),
-                                verbose=0))
+    report = run("compact_robust", tiny_fsdd, wd, epochs=1, steps_per_epoch=2, batch_size=8,
+                 augment=False, test_speeds=(1.0, 1.1), test_shifts_ms=(0.0, 20.0))
     assert report["model"] == "compact_robust" and report["num_examples"] == 100
     config = json.loads((wd / "config.json").read_text())
     assert config["val_fraction"] == 0.0 and config["epochs"] == 1
@@ -236,10 +279,10 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
     model.load_weights(str(wd / "checkpoints" / "best.weights.h5"))
     # Evaluated and exported over speeds and shifts (by default 7 x 4; 2 x 2 here, for
     # speed; 8 samples per ms at 8 kHz).
-    defaults = digits.DEFAULTS["compact_robust"]
-    assert len(defaults["test_speeds"]) > 1 and len(defaults["test_shifts_ms"]) > 1
+    defaults = CONFIGS.get("compact_robust")
+    assert len(defaults.test_speeds) > 1 and len(defaults.test_shifts_ms) > 1
     assert report["test_speeds"] == [1.0, 1.1] and report["test_shifts_ms"] == [0.0, 20.0]
-    model = digits.tta_ensemble(model, [1.0, 1.1], [0, 160])
+    model = adaptation.tta_ensemble(model, [1.0, 1.1], [0, 160])
     loaded = export.load(wd / "export")
     x = np.zeros((2, 6000), np.float32)
     x[0, :3000] = sine(700, 3000 / 8000, 8000)  # ends at full amplitude: faded inside
@@ -248,15 +291,12 @@ def test_compact_robust_run_exports_raw_audio_model(app, tiny_fsdd, tmp_path):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_speaker_adversary_with_a_validation_split(app, tiny_fsdd, tmp_path):
+def test_speaker_adversary_with_a_validation_split(tiny_fsdd, tmp_path):
     """Any model can train against the speakers; validation labels carry them too, and the
     best checkpoint (on the digits' validation accuracy) loads into the plain model."""
-    from tfdl.models import digits
-
     wd = tmp_path / "adversary"
-    report = app.run(app.Config(model="compact", epochs=2, steps_per_epoch=2, batch_size=8,
-                                data_dir=str(tiny_fsdd), workdir=str(wd), augment=False,
-                                speaker_adversary=0.5, export=False, verbose=0))
+    report = run("compact", tiny_fsdd, wd, epochs=2, steps_per_epoch=2, batch_size=8,
+                 augment=False, speaker_adversary=0.5, export=False)
     assert report["speaker_adversary"] == 0.5
     history = json.loads((wd / "history.json").read_text())
     assert len(history["val_probabilities_accuracy"]) == 2 and len(history["speaker_loss"]) == 2
@@ -267,9 +307,6 @@ def test_speaker_adaptation_scores_each_half_adapted_on_the_other(tiny_fsdd):
     """Cross-fitted AdaBN: each recording's probabilities come from the model adapted on the
     other half of its speaker's recordings (oracle: the same steps by hand), and the
     model's own statistics are restored afterwards."""
-    from tfdl import digits as app_lib
-    from tfdl.datasets import fsdd
-    from tfdl.models import digits
     from tfdl.pipeline import waveform_dataset
 
     test = [r for r in fsdd.load(str(tiny_fsdd)) if r.digit < 3 and r.take < 3]  # 2 x 9
@@ -277,9 +314,9 @@ def test_speaker_adaptation_scores_each_half_adapted_on_the_other(tiny_fsdd):
     paths, labels = fsdd.paths_and_labels(test)
     unadapted = model.predict(waveform_dataset(paths, labels, sample_rate=8000, length=8000,
                                                batch_size=4), verbose=0)
-    state = digits.batchnorm_state(model)
-    probs = app_lib.speaker_adapted_predictions(model, model, test, unadapted, 4, 8000, 8000)
-    for (m0, v0), (m1, v1) in zip(state, digits.batchnorm_state(model)):
+    state = adaptation.batchnorm_state(model)
+    probs = adaptation.speaker_adapted_predictions(model, model, test, unadapted, 4, 8000)
+    for (m0, v0), (m1, v1) in zip(state, adaptation.batchnorm_state(model)):
         np.testing.assert_array_equal(m0, m1)
         np.testing.assert_array_equal(v0, v1)
     assert not np.allclose(probs, unadapted, atol=1e-4)
@@ -291,21 +328,19 @@ def test_speaker_adaptation_scores_each_half_adapted_on_the_other(tiny_fsdd):
         p, l = fsdd.paths_and_labels([test[i] for i in idx])
         return waveform_dataset(p, l, sample_rate=8000, length=8000, batch_size=4)
 
-    digits.adapt_batchnorm(model, ds(rest))
+    adaptation.adapt_batchnorm(model, ds(rest))
     np.testing.assert_allclose(probs[half], model.predict(ds(half), verbose=0), atol=1e-5)
 
 
-def test_compact_pair_trains_each_member_and_exports_their_mean(app, tiny_fsdd, tmp_path):
+def test_compact_pair_trains_each_member_and_exports_their_mean(tiny_fsdd, tmp_path):
     """The pair trains its two networks one after the other (each its own sub-workdir and
     history), adapts both to the held-out speaker, and exports the mean of the two."""
     from tfdl import export
-    from tfdl.models import digits
 
     wd = tmp_path / "pair"
-    report = app.run(app.Config(model="compact_pair", split="speaker", test_speakers=("ben",),
-                                epochs=1, steps_per_epoch=2, batch_size=8,
-                                data_dir=str(tiny_fsdd), workdir=str(wd), augment=False,
-                                test_speeds=(), test_shifts_ms=(), verbose=0))
+    report = run("compact_pair", tiny_fsdd, wd, split="speaker", test_speakers=("ben",),
+                 epochs=1, steps_per_epoch=2, batch_size=8, augment=False, test_speeds=(),
+                 test_shifts_ms=())
     assert set(report["members"]) == {"compact_robust", "compact_pcen"}
     assert report["num_examples"] == 70 and "unadapted_accuracy" in report
     history = json.loads((wd / "history.json").read_text())
@@ -320,20 +355,17 @@ def test_compact_pair_trains_each_member_and_exports_their_mean(app, tiny_fsdd, 
                                rtol=1e-4, atol=1e-5)
 
 
-def test_speaker_split_reports_adapted_and_unadapted_accuracy(app, tiny_fsdd, tmp_path):
+def test_speaker_split_reports_adapted_and_unadapted_accuracy(tiny_fsdd, tmp_path):
     wd = tmp_path / "adapted"
-    report = app.run(app.Config(model="compact_robust", split="speaker", test_speakers=("ben",),
-                                epochs=1, steps_per_epoch=2, batch_size=8,
-                                data_dir=str(tiny_fsdd), workdir=str(wd), augment=False,
-                                test_speeds=(), test_shifts_ms=(), export=False, verbose=0))
+    report = run("compact_robust", tiny_fsdd, wd, split="speaker", test_speakers=("ben",),
+                 epochs=1, steps_per_epoch=2, batch_size=8, augment=False, test_speeds=(),
+                 test_shifts_ms=(), export=False)
     assert report["num_examples"] == 70 and 0.0 <= report["unadapted_accuracy"] <= 1.0
     assert "cross-fitted" in report["speaker_adaptation"]
     assert json.loads((wd / "config.json").read_text())["speaker_adaptation"] is True
-    off = app.run(app.Config(model="compact_robust", split="speaker", test_speakers=("ben",),
-                             epochs=1, steps_per_epoch=2, batch_size=8, data_dir=str(tiny_fsdd),
-                             workdir=str(tmp_path / "off"), augment=False, export=False,
-                             test_speeds=(), test_shifts_ms=(), speaker_adaptation=False,
-                             verbose=0))
+    off = run("compact_robust", tiny_fsdd, tmp_path / "off", split="speaker",
+              test_speakers=("ben",), epochs=1, steps_per_epoch=2, batch_size=8, augment=False,
+              export=False, test_speeds=(), test_shifts_ms=(), speaker_adaptation=False)
     assert "unadapted_accuracy" not in off and "speaker_adaptation" not in off
     # One training speaker: nothing to be adversarial against.
     assert report["speaker_adversary"] == 0.0

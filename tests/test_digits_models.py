@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdl.models import digits
+from tfdl.digits import adapt as adaptation
+from tfdl.digits import layers, model as digits
+from tfdl.digits.configs import CONFIGS
 
 # Trainable parameters (PyTorch's `sum(p.nelement() for p in net.parameters())`
 # convention) and all weights incl. BN / Normalization statistics.
@@ -30,7 +32,8 @@ def test_golden_parameter_counts(name):
 
 def test_registry_names():
     assert set(digits.MODELS.names()) == set(GOLDEN)
-    assert set(digits.DEFAULTS) == set(GOLDEN)
+    # every model has a named config of the same name, which builds it
+    assert all(CONFIGS.get(name).model == name for name in GOLDEN)
 
 
 def test_reference_layer_shapes():
@@ -92,14 +95,14 @@ def test_bad_builder_arguments(name, kwargs, match):
 
 
 def test_relative_log_is_gain_invariant():
-    layer = digits.RelativeLog(floor=10.0)
+    layer = layers.RelativeLog(floor=10.0)
     x = np.random.default_rng(2).normal(size=(2, 7, 5)).astype(np.float32)
     shifted = x + np.array([3.0, -40.0], np.float32)[:, None, None]  # log of a gain change
     np.testing.assert_allclose(layer(shifted).numpy(), layer(x).numpy(), atol=1e-5)
     assert layer(x).numpy().max() == pytest.approx(0.0) and layer(x).numpy().min() >= -10.0
-    assert digits.RelativeLog.from_config(layer.get_config()).floor == 10.0
+    assert layers.RelativeLog.from_config(layer.get_config()).floor == 10.0
     with pytest.raises(ValueError, match="floor"):
-        digits.RelativeLog(floor=0)
+        layers.RelativeLog(floor=0)
     # The whole model ignores the recording level (a full 1 s input: no zero padding, whose
     # log offset sits at a fixed absolute level).
     model = digits.MODELS.build("compact_rel")
@@ -112,17 +115,17 @@ def test_edge_fade_removes_the_step_at_a_cut_off_end():
     x = np.zeros((2, 2000), np.float32)
     x[0, 100:1100] = np.sin(2 * np.pi * 500 * np.arange(1000) / 8000 + 1.0)
     x[1, :2000] = 0.5  # no padding at all: faded at both window edges
-    y = digits.EdgeFade(samples=160)(x).numpy()
+    y = layers.EdgeFade(samples=160)(x).numpy()
     assert y[0, 100] == pytest.approx(0.0, abs=1e-3) and y[0, 1099] == pytest.approx(0.0, abs=1e-3)
     np.testing.assert_allclose(y[0, 260:940], x[0, 260:940], atol=1e-6)  # middle untouched
     assert np.all(y[0, :100] == 0) and np.all(y[0, 1100:] == 0)          # padding stays zero
     assert np.all(np.abs(np.diff(y[0])) < 0.5)  # no step: |slope| of the 500 Hz tone <= 0.4
     ramp = y[1, :160] / 0.5
     assert np.all(np.diff(ramp) >= 0) and ramp[0] < 0.01 and y[1, 1000] == pytest.approx(0.5)
-    assert np.all(digits.EdgeFade(8)(np.zeros((1, 50), np.float32)).numpy() == 0)  # silence
-    assert digits.EdgeFade.from_config(digits.EdgeFade(32).get_config()).samples == 32
+    assert np.all(layers.EdgeFade(8)(np.zeros((1, 50), np.float32)).numpy() == 0)  # silence
+    assert layers.EdgeFade.from_config(layers.EdgeFade(32).get_config()).samples == 32
     with pytest.raises(ValueError, match="samples"):
-        digits.EdgeFade(0)
+        layers.EdgeFade(0)
 
 
 def test_utterance_norm_removes_a_channel_offset_and_ignores_silence():
@@ -131,13 +134,13 @@ def test_utterance_norm_removes_a_channel_offset_and_ignores_silence():
     speech[0, 0, 0] = 0.0  # the maximum (RelativeLog output)
     silence = np.full((1, 30, 6), -18.42, np.float32)
     x = np.concatenate([speech, silence], axis=1)
-    layer = digits.UtteranceNorm(speech_db=40.0)
+    layer = layers.UtteranceNorm(speech_db=40.0)
     y = layer(x).numpy()
     # The mean over the 20 speech frames is removed; the 30 silent frames (80 dB down) don't count.
     np.testing.assert_allclose(y[0, :20].mean(0), 0.0, atol=1e-5)
     channel = np.linspace(-1.0, 1.0, 6).astype(np.float32)  # a fixed per-bin response
     np.testing.assert_allclose(layer(x + channel).numpy(), y, atol=1e-5)
-    assert digits.UtteranceNorm.from_config(layer.get_config()).speech_db == 40.0
+    assert layers.UtteranceNorm.from_config(layer.get_config()).speech_db == 40.0
     with pytest.raises(ValueError, match="utterance_norm"):
         digits.MODELS.build("compact", utterance_norm=True)
 
@@ -164,25 +167,25 @@ def test_tta_ensemble_averages_the_model_over_speeds_and_shifts(tmp_path):
     model = digits.MODELS.build("compact_robust", filters=4, depth=2)
     x = np.random.default_rng(6).normal(0, 0.1, (3, 5000)).astype(np.float32)
     speeds, shifts = (0.9, 1.0, 1.1), (0, 160, 7000)  # the last delay cuts the recording
-    ens = digits.tta_ensemble(model, speeds, shifts)
+    ens = adaptation.tta_ensemble(model, speeds, shifts)
     expected = np.mean([model(augment.change_speed(
         pad_or_trim(np.pad(x, [(0, 0), (s, 0)]), 8000), f)).numpy()
         for s in shifts for f in speeds], axis=0)
     np.testing.assert_allclose(ens(x).numpy(), expected, atol=1e-6)
-    np.testing.assert_allclose(digits.tta_ensemble(model)(x).numpy(), model(x).numpy(),
+    np.testing.assert_allclose(adaptation.tta_ensemble(model)(x).numpy(), model(x).numpy(),
                                atol=1e-6)
     assert digits.trainable_params(ens) == digits.trainable_params(model)  # shared weights
     ens.save(tmp_path / "ens.keras")
     again = keras.models.load_model(tmp_path / "ens.keras")
     np.testing.assert_allclose(again(x).numpy(), ens(x).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="speeds"):
-        digits.tta_ensemble(model, [])
+        adaptation.tta_ensemble(model, [])
     with pytest.raises(ValueError, match="shifts"):
-        digits.tta_ensemble(model, [1.0], [-1])
+        adaptation.tta_ensemble(model, [1.0], [-1])
 
 
 def test_pcen_matches_a_recursive_numpy_oracle():
-    layer = digits.PCEN(floor=10.0, smooth=0.05, alpha=0.9, delta=2.0, root=0.5, eps=1e-6)
+    layer = layers.PCEN(floor=10.0, smooth=0.05, alpha=0.9, delta=2.0, root=0.5, eps=1e-6)
     x = np.random.default_rng(8).normal(-3, 2, (2, 30, 4)).astype(np.float32)
     got = layer(x).numpy()
     e = np.exp(np.maximum(x - x.max(axis=(1, 2), keepdims=True), -10.0)).astype(np.float64)
@@ -194,7 +197,7 @@ def test_pcen_matches_a_recursive_numpy_oracle():
                                rtol=1e-4, atol=1e-6)
     assert len(layer.trainable_weights) == 4  # smooth, alpha, delta, root per band
     with pytest.raises(ValueError, match="smooth"):
-        digits.PCEN(smooth=0)
+        layers.PCEN(smooth=0)
     with pytest.raises(ValueError, match="pcen"):
         digits.MODELS.build("compact", relative_level=True, pcen=True)
 
@@ -211,7 +214,7 @@ def test_compact_pair_averages_its_members_and_adapts_them_all(tmp_path):
                                atol=1e-6)
     ds = tf.data.Dataset.from_tensor_slices(x).batch(2)
     assert digits.adapt(pair, ds) == 2  # each member's Normalization
-    assert digits.adapt_batchnorm(pair, ds) == 6  # 3 batch-norm layers per member
+    assert adaptation.adapt_batchnorm(pair, ds) == 6  # 3 batch-norm layers per member
     bn = pcen.get_layer("conv1_bn")
     f = keras.Model(pcen.inputs, bn.input)(x, training=False).numpy().reshape(-1, 4)
     np.testing.assert_allclose(bn.moving_mean.numpy(), f.mean(0), rtol=1e-4, atol=1e-5)
@@ -227,28 +230,28 @@ def test_adapt_batchnorm_sets_each_layers_input_statistics_in_order():
 
     model = digits.MODELS.build("compact_robust", filters=4, depth=2, head_batchnorm=True)
     x = np.random.default_rng(7).normal(0, 0.2, (10, 6000)).astype(np.float32)
-    before = digits.batchnorm_state(model)
+    before = adaptation.batchnorm_state(model)
     ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(10, np.int64))).batch(4)
-    assert digits.adapt_batchnorm(model, ds) == 3
+    assert adaptation.adapt_batchnorm(model, ds) == 3
     for layer in [la for la in model.layers if isinstance(la, keras.layers.BatchNormalization)]:
         # Oracle: the layer's input computed by the (already adapted) layers in front of it.
         f = keras.Model(model.inputs, layer.input)(x, training=False).numpy()
         f = f.reshape(-1, f.shape[-1]).astype(np.float64)
         np.testing.assert_allclose(layer.moving_mean.numpy(), f.mean(0), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(layer.moving_variance.numpy(), f.var(0), rtol=1e-3, atol=1e-5)
-    assert not np.allclose(digits.batchnorm_state(model)[0][1], before[0][1])
-    digits.restore_batchnorm(model, before)
-    for (m0, v0), (m1, v1) in zip(before, digits.batchnorm_state(model)):
+    assert not np.allclose(adaptation.batchnorm_state(model)[0][1], before[0][1])
+    adaptation.restore_batchnorm(model, before)
+    for (m0, v0), (m1, v1) in zip(before, adaptation.batchnorm_state(model)):
         np.testing.assert_array_equal(m0, m1)
         np.testing.assert_array_equal(v0, v1)
     with pytest.raises(ValueError, match="empty"):
-        digits.adapt_batchnorm(model, ds.take(0))
+        adaptation.adapt_batchnorm(model, ds.take(0))
 
 
 def test_speaker_adversary_adds_a_head_and_leaves_the_model_as_it_is():
     model = digits.MODELS.build("compact_robust", filters=4, depth=2)
     n = len(model.weights)
-    trained = digits.speaker_adversary(model, 3, 0.5)
+    trained = adaptation.speaker_adversary(model, 3, 0.5)
     assert len(model.weights) == n  # the served model gains no weights
     x = np.random.default_rng(0).normal(0, 0.1, (2, 8000)).astype("float32")
     out = trained(x)
@@ -271,4 +274,4 @@ def test_speaker_adversary_adds_a_head_and_leaves_the_model_as_it_is():
     assert float(tf.reduce_max(tf.abs(plain))) > 0
     np.testing.assert_allclose(reversed_, -0.5 * plain, rtol=1e-4, atol=1e-8)
     with pytest.raises(ValueError, match="num_speakers"):
-        digits.speaker_adversary(model, 1, 0.5)
+        adaptation.speaker_adversary(model, 1, 0.5)

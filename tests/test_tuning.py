@@ -147,7 +147,8 @@ def test_every_app_with_a_model_registry_has_a_hypermodel():
     import importlib.util
 
     for app in ("digits", "keywords", "phonemes"):
-        if importlib.util.find_spec(f"tfdl.models.{app}") is not None:
+        if (importlib.util.find_spec(f"tfdl.models.{app}") is not None
+                or importlib.util.find_spec(f"tfdl.{app}.model") is not None):
             assert app in APPS.names()
 
 

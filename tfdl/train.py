@@ -263,13 +263,90 @@ class Throughput(keras.callbacks.Callback):
         return float(np.median(rates)) if rates else 0.0
 
 
+PROGRESS = {"epoch": None}  # the epoch (1-based) running now, for an interrupted run's message
+
+
+class _Progress(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        PROGRESS["epoch"] = epoch + 1
+
+
+class _EpochLog(keras.callbacks.Callback):
+    """Keeps every finished epoch's logs in `<backup>/history.json`, before
+    `BackupAndRestore` saves that epoch, so a resumed run's history covers every epoch.
+
+    Args:
+        path: the JSON file.
+        previous: the history of the epochs already run (resumed), or {}.
+        speed: the run's `Throughput` (its examples/sec per epoch join the log).
+    """
+
+    def __init__(self, path, previous, speed):
+        super().__init__()
+        self.path, self.history, self.speed = path, previous, speed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tfdl.workdir import write_json
+
+        if not all(np.isfinite(float(v)) for v in (logs or {}).values()):
+            return  # diverged: `fit` raises TrainingDiverged, nothing resumes from here
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+        self.history.setdefault("examples_per_sec", []).append(self.speed.per_epoch[-1])
+        self.history.setdefault("epoch_seconds", []).append(time.perf_counter() - self._t0)
+        write_json(self.path, self.history)
+
+
+class _ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` that starts from the best value and wait count of the epochs a
+    resumed run already trained, so it stops where an uninterrupted run would."""
+
+    def __init__(self, previous, **kwargs):
+        super().__init__(**kwargs)
+        self.previous = previous.get(self.monitor, [])
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.previous and self.monitor_op is None:
+            self._set_monitor_op()  # Keras sets it at the first epoch's end; `mode` is given
+        for value in self.previous:
+            if self.best is None or self._is_improvement(value, self.best):
+                self.best, self.wait = value, 0
+            else:
+                self.wait += 1
+
+
+def _resumed_history(backup_dir):
+    """The history of the epochs a backup in `backup_dir` holds ({} if none): our epoch
+    log, cut to the epochs Keras' `BackupAndRestore` saved (a kill between the two writes
+    leaves one more in ours; that epoch is trained again)."""
+    import json
+
+    meta, log = backup_dir / "training_metadata.json", backup_dir / "history.json"
+    if not (meta.is_file() and log.is_file()):
+        return {}
+    done = int(json.loads(meta.read_text())["epoch"])
+    return {k: v[:done] for k, v in json.loads(log.read_text()).items()}
+
+
+def _best(values, mode):
+    return (max if mode == "max" else min)(values) if values else None
+
+
 def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="val_accuracy",
         mode="max", patience=None, examples_per_epoch=None, steps_per_epoch=None,
         callbacks=(), backup=True, verbose="auto"):
     """Fits a compiled model with checkpoints, backup/restore, TensorBoard and throughput.
 
     After training the model holds the best weights seen on `monitor` (or the
-    last ones without validation data).
+    last ones without validation data). A run killed or interrupted after some
+    epochs resumes from its last finished epoch when `fit` is called again on
+    the same workdir (`BackupAndRestore`; `tfdl.workdir.Workdir.write_config`
+    refuses a resume under another config): the returned history, the best
+    checkpoint and early stopping then cover every epoch, as if uninterrupted.
 
     Args:
         model: a compiled Keras model.
@@ -286,36 +363,52 @@ def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="v
         verbose: Keras `fit` verbosity.
 
     Returns:
-        dict: the Keras history (per-epoch lists) plus `examples_per_sec`
-        (steady-state median) and `train_seconds`; also written to
-        `history.json`.
+        dict: the Keras history (per-epoch lists, every epoch) plus
+        `examples_per_sec` per epoch, `steady_examples_per_sec` (median) and
+        `train_seconds`; also written to `history.json`.
     """
+    from tfdl.workdir import STAMP, write_json
+
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs}")
     if val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
+    previous = _resumed_history(workdir.backup) if backup else {}
+    if previous.get("loss"):
+        print(f"resuming the unfinished run in {workdir.root} after epoch "
+              f"{len(previous['loss'])}")
     speed = Throughput(batch_size, examples_per_epoch)
-    cbs = [speed, keras.callbacks.TerminateOnNaN(),
-           keras.callbacks.ModelCheckpoint(str(workdir.checkpoint), monitor=monitor, mode=mode,
-                                           save_best_only=True, save_weights_only=True),
+    cbs = [speed, _Progress(), keras.callbacks.TerminateOnNaN(),
+           keras.callbacks.ModelCheckpoint(
+               str(workdir.checkpoint), monitor=monitor, mode=mode, save_best_only=True,
+               save_weights_only=True,
+               initial_value_threshold=_best(previous.get(monitor), mode)),
            keras.callbacks.TensorBoard(str(workdir.tensorboard), histogram_freq=0,
                                        write_graph=False, profile_batch=0)]
     if backup:
-        cbs.append(keras.callbacks.BackupAndRestore(str(workdir.backup)))
+        workdir.backup.mkdir(parents=True, exist_ok=True)
+        write_json(workdir.backup / STAMP, workdir.config())
+        log = {k: list(v) for k, v in previous.items()}  # a copy: `previous` stays as it was
+        cbs += [_EpochLog(workdir.backup / "history.json", log, speed),
+                keras.callbacks.BackupAndRestore(str(workdir.backup))]
     if patience:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+        cbs.append(_ResumedEarlyStopping(previous, monitor=monitor, mode=mode,
+                                         patience=patience))
     cbs.extend(callbacks)
     t0 = time.perf_counter()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs,
                      steps_per_epoch=steps_per_epoch, verbose=verbose,
                      shuffle=False)  # tf.data pipelines shuffle themselves.
-    seconds = time.perf_counter() - t0
-    _check_finite(hist.history)
+    seconds = time.perf_counter() - t0 + sum(previous.get("epoch_seconds", []))
+    PROGRESS["epoch"] = None
+    history = {k: list(previous.get(k, [])) + [float(v) for v in vals]
+               for k, vals in hist.history.items()}
+    _check_finite(history)
     if workdir.checkpoint.exists():
         model.load_weights(str(workdir.checkpoint))
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    history["examples_per_sec"] = speed.per_epoch
+    history["examples_per_sec"] = list(previous.get("examples_per_sec", [])) + speed.per_epoch
     out = dict(history)
+    speed.per_epoch = history["examples_per_sec"]
     out["steady_examples_per_sec"] = speed.steady
     out["train_seconds"] = seconds
     workdir.write_json("history.json", out)

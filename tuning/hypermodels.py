@@ -275,7 +275,7 @@ class DigitsHyperModel(AppHyperModel):
         return {"family": ["compact", "mfcc"]}
 
     def build_model(self, hp):
-        from tfdl.models.digits import MODELS
+        from tfdl.digits.model import MODELS
 
         family = hp.Choice("family", ["compact", "mfcc"])
         common = dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
@@ -295,13 +295,13 @@ class DigitsHyperModel(AppHyperModel):
         return MODELS.build(family, num_classes=10, **common, **kw)
 
     def prepare(self, model, train_ds):
-        from tfdl.models.digits import adapt
+        from tfdl.digits.model import adapt
 
         adapt(model, train_ds)
 
     def load_data(self):
         from tfdl.augment import time_shift
-        from tfdl.datasets import fsdd
+        from tfdl.digits import data as fsdd
         from tfdl.pipeline import waveform_dataset
 
         recs = fsdd.load(self.data_dir)
@@ -330,7 +330,7 @@ class DigitsHyperModel(AppHyperModel):
 
 
 # --------------------------------------------------------------------------- keywords
-if _has("tfdl.keywords"):
+if _has("tfdl.keywords.model"):
 
     @APPS.register("keywords")
     class KeywordsHyperModel(AppHyperModel):
@@ -341,9 +341,10 @@ if _has("tfdl.keywords"):
         one dense layer of tunable width); dropout, batch norm on/off,
         optimiser, learning rate. (The keywords builders take no `activation`
         argument: ReLU is fixed.) Data, augmentation and export are the app's
-        own (`tfdl.keywords`): trials train on the training split with its
-        augmentation and are scored on the validation list; the final model is
-        retrained on the training split and tested once on the testing list.
+        own (`tfdl.keywords.data`, `tfdl.keywords.train`): trials train on the
+        training split with its augmentation and are scored on the validation
+        list; the final model is retrained on the training split and tested
+        once on the testing list.
         """
 
         app = "keywords"
@@ -353,17 +354,18 @@ if _has("tfdl.keywords"):
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
-            from tfdl.keywords import KeywordsConfig
+            from tfdl.keywords.config import Config
 
-            self.cfg = KeywordsConfig(data_dir=self.data_dir or "", batch_size=self.batch_size,
-                                      seed=self.seed, epochs=self.epochs)
+            # held_out_noise=(): every noise file trains, as before the named configs.
+            self.cfg = Config(batch_size=self.batch_size, seed=self.seed, epochs=self.epochs,
+                              held_out_noise=()).validate()
             self.num_classes = len(self.cfg.wanted_words) + 2  # + silence, unknown
 
         def branches(self):
             return {"family": ["ds_cnn", "cnn"]}
 
         def build_model(self, hp):
-            from tfdl.models.keywords import MODELS
+            from tfdl.keywords.model import MODELS
 
             family = hp.Choice("family", ["ds_cnn", "cnn"])
             common = dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
@@ -386,10 +388,10 @@ if _has("tfdl.keywords"):
         def load_data(self):
             import math
 
-            from tfdl import keywords as kw
-            from tfdl.datasets import speech_commands as sc
+            from tfdl.keywords import corpus as sc
+            from tfdl.keywords import data as kw
 
-            data = kw.prepare(self.cfg)
+            data = kw.prepare(self.cfg, self.data_dir)
             tr, va, te = (data.splits[s] for s in sc.SPLITS)
             bank = kw.noise_bank(data.train_noise, self.cfg.clip_samples)
             train = kw.train_dataset(tr, self.cfg, bank)
@@ -403,13 +405,13 @@ if _has("tfdl.keywords"):
                                     f"testing ({len(te)}) once")
 
         def export(self, model, export_dir, hp=None):
-            from tfdl import keywords as kw
+            from tfdl.keywords import train as kw
 
             return kw.save_export(model, export_dir, list(self.setup().labels), self.cfg)
 
 
 # --------------------------------------------------------------------------- phonemes
-if _has("tfdl.datasets.phonemes"):
+if _has("tfdl.phonemes.data"):
 
     @APPS.register("phonemes")
     class PhonemesHyperModel(AppHyperModel):
@@ -440,16 +442,17 @@ if _has("tfdl.datasets.phonemes"):
             return {"family": ["mlp", "resnet_basic", "resnet_bottleneck"]}
 
         def corpus(self):
-            from tfdl.datasets import phonemes as ph
+            from tfdl.phonemes import data as ph
+            from tfdl.phonemes.labels import check_vocabulary
 
             if self._corpus is None:
                 corpus = ph.load_corpus(ph.find(self.data_dir))
                 phones = corpus.phone_set()
-                self._corpus = (corpus, phones, ph.check_vocabulary(corpus, phones))
+                self._corpus = (corpus, phones, check_vocabulary(corpus, phones))
             return self._corpus
 
         def build_model(self, hp):
-            from tfdl.models.phonemes import MODELS
+            from tfdl.phonemes.model import MODELS
 
             corpus, phones, _ = self.corpus()
             family = hp.Choice("family", ["mlp", "resnet_basic", "resnet_bottleneck"])
@@ -462,12 +465,13 @@ if _has("tfdl.datasets.phonemes"):
                                 num_features=corpus.num_features, **kw)
 
         def load_data(self):
-            from tfdl.datasets import phonemes as ph
+            from tfdl.phonemes import data as ph
+            from tfdl.phonemes import frames
 
             corpus, phones, index = self.corpus()
             split = ph.split_utterances(len(corpus.utterances), 50, 25, self.seed)
             pad = max(self.contexts) * self.stride
-            self.sets = {k: ph.pack([corpus.utterances[i] for i in v], index, pad)
+            self.sets = {k: frames.pack([corpus.utterances[i] for i in v], index, pad)
                          for k, v in split.items()}
             steps = max(1, min(self.frames_per_epoch, len(self.sets["train"])) // self.batch_size)
             return Data(train=None, val=None, test=None, final_train=None, labels=tuple(phones),
@@ -478,7 +482,7 @@ if _has("tfdl.datasets.phonemes"):
                                     f"{self.frames_per_epoch} frames per epoch")
 
         def _datasets(self, hp, final=False):
-            from tfdl.datasets import phonemes as ph
+            from tfdl.phonemes import frames as ph
 
             context = hp.get("context")
             train = ph.frame_dataset(self.sets["train"], context, self.stride, self.batch_size,
@@ -504,13 +508,13 @@ if _has("tfdl.datasets.phonemes"):
                        steps_per_epoch=data.final_steps_per_epoch, verbose=verbose)
 
         def predict_test(self, model, hp):
-            from tfdl.phonemes import predict
+            from tfdl.phonemes.train import predict
 
             test = self.sets["test"]
             return test.labels, predict(model, test, hp.get("context"), self.stride).argmax(1)
 
         def export(self, model, export_dir, hp=None):
-            from tfdl.phonemes import export_utterance_model
+            from tfdl.phonemes.serve import export_utterance_model
 
             corpus, phones, _ = self.corpus()
             return export_utterance_model([model], [1.0], export_dir, phones, hp.get("context"),

@@ -1,14 +1,13 @@
-"""Phoneme data: label alignment, layouts, bad inputs, context-window gathering, models."""
+"""Phoneme data: label alignment, layouts, bad inputs, context-window gathering."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import sine, write_wav
-from tfdl import htk
-from tfdl.datasets import phonemes as data
 from tfdl.errors import InputError
-from tfdl.models import phonemes as models
+from tfdl.phonemes import data, frames, htk
+from tfdl.phonemes import labels as phone_labels
 
 FESTIVAL = """separator ;
 nfields 1
@@ -23,48 +22,48 @@ nfields 1
 def test_festival_labels_to_frames(tmp_path):
     lab = tmp_path / "x.lab"
     lab.write_text(FESTIVAL)
-    segs = data.read_labels(lab)
+    segs = phone_labels.read_labels(lab)
     assert segs == [(0.0, 0.01, "a"), (0.01, 0.016, "b"), (0.016, 0.016, "sp"),
                     (0.016, 0.024, "c")]
     # 2 ms frames, midpoints 1, 3, ..., 23 ms; the zero-length "sp" owns no frame.
-    phones = data.frame_labels(segs, 12, 0.002)
+    phones = phone_labels.frame_labels(segs, 12, 0.002)
     assert list(phones) == ["a"] * 5 + ["b"] * 3 + ["c"] * 4
 
 
 def test_festival_integer_times_are_not_htk(tmp_path):
     lab = tmp_path / "y.lab"
     lab.write_text("#\n 0.5 26 sil ;\n 1 26 y ;\n 1.25 26 sil ;\n")
-    assert [s[1] for s in data.read_labels(lab)] == [0.5, 1.0, 1.25]
+    assert [s[1] for s in phone_labels.read_labels(lab)] == [0.5, 1.0, 1.25]
 
 
 def test_htk_labels(tmp_path):
     lab = tmp_path / "h.lab"
     lab.write_text("0 100000 sil\n100000 300000 a -12.5\n300000 400000 sil\n")
-    segs = data.read_labels(lab)
+    segs = phone_labels.read_labels(lab)
     assert segs == [(0.0, 0.01, "sil"), (0.01, 0.03, "a"), (0.03, 0.04, "sil")]
-    assert list(data.frame_labels(segs, 4, 0.01)) == ["sil", "a", "a", "sil"]
+    assert list(phone_labels.frame_labels(segs, 4, 0.01)) == ["sil", "a", "a", "sil"]
 
 
 def test_labels_past_the_features(tmp_path):
     segs = [(0.0, 0.03, "a")]
     # 2 frames of overhang (the ARCTIC case) is within the default 10 ms tolerance ...
-    assert list(data.frame_labels(segs, 13, 0.002)) == ["a"] * 13
+    assert list(phone_labels.frame_labels(segs, 13, 0.002)) == ["a"] * 13
     # ... 30 ms of labels over 10 ms of features is not.
     with pytest.raises(InputError, match=r"x\.lab ends at 0\.030 s, past the end of the "
                                          r"features \(0\.010 s = 5 frames of 2 ms\)"):
-        data.frame_labels(segs, 5, 0.002, source="x.lab")
+        phone_labels.frame_labels(segs, 5, 0.002, source="x.lab")
     with pytest.raises(InputError, match="before the end of the features"):
-        data.frame_labels(segs, 50, 0.002, source="x.lab")
+        phone_labels.frame_labels(segs, 50, 0.002, source="x.lab")
 
 
 def test_bad_label_lines(tmp_path):
     lab = tmp_path / "bad.lab"
     lab.write_text("#\n 0.5 26 sil\n oops\n")
     with pytest.raises(InputError, match=r"bad\.lab line 2"):
-        data.read_labels(lab)
+        phone_labels.read_labels(lab)
     lab.write_text("#\n 0.5 26 sil\n 0.2 26 a\n")
     with pytest.raises(InputError, match="times go backwards"):
-        data.read_labels(lab)
+        phone_labels.read_labels(lab)
 
 
 def make_htk_corpus(root, lengths=(30, 41, 25), dims=13, period=0.002, seed=0):
@@ -124,15 +123,13 @@ def test_missing_label_file(tmp_path):
         data.load_corpus(tmp_path)
 
 
-def test_unknown_phones_and_mapping(tmp_path):
+def test_unknown_phones(tmp_path):
     corpus = data.load_corpus(make_htk_corpus(tmp_path))
     with pytest.raises(InputError, match=r"1 phone label\(s\) not in the vocabulary of 2 "
                                          r"phones: 'b' \(e\.g\. .*u1\.mfcc\)"):
-        data.check_vocabulary(corpus, ["a", "sil"])
-    data.apply_phone_map(corpus, data.parse_phone_map("b=a"))
-    assert data.check_vocabulary(corpus, ["a", "sil"]) == {"a": 0, "sil": 1}
-    with pytest.raises(InputError, match="--phone_map entries"):
-        data.parse_phone_map("b")
+        phone_labels.check_vocabulary(corpus, ["a", "sil"])
+    assert phone_labels.check_vocabulary(corpus, ["a", "b", "sil"]) == {"a": 0, "b": 1,
+                                                                        "sil": 2}
 
 
 def test_npy_layout_strips_sos_eos(tmp_path):
@@ -177,17 +174,17 @@ def test_real_data_first_utterances(data_root):
 
 def test_cmvn_numpy_and_tf_agree():
     x = np.random.default_rng(0).normal(size=(50, 13)).astype(np.float32) * 4 + 2
-    y = data.cmvn(x)
+    y = frames.cmvn(x)
     np.testing.assert_allclose(y.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(y.std(0), 1, atol=1e-3)
-    np.testing.assert_allclose(data.cmvn_tf(tf.constant(x)).numpy(), y, atol=1e-5)
+    np.testing.assert_allclose(frames.cmvn_tf(tf.constant(x)).numpy(), y, atol=1e-5)
 
 
 def naive_windows(utterances, context, stride):
     """[N, 2K+1, D] by brute force: zero outside each (normalised) utterance."""
     out = []
     for u in utterances:
-        x = data.cmvn(u.features)
+        x = frames.cmvn(u.features)
         for t in range(len(x)):
             w = [x[t + o] if 0 <= t + o < len(x) else np.zeros(x.shape[1], np.float32)
                  for o in range(-context * stride, context * stride + 1, stride)]
@@ -199,10 +196,10 @@ def naive_windows(utterances, context, stride):
 def test_context_windows_equal_naive_construction(tmp_path, context, stride):
     corpus = data.load_corpus(make_htk_corpus(tmp_path, lengths=(7, 12, 5)))
     index = {p: i for i, p in enumerate(corpus.phone_set())}
-    frames = data.pack(corpus.utterances, index, pad=context * stride)
+    packed = frames.pack(corpus.utterances, index, pad=context * stride)
     # One copy of the corpus plus the padding, not 2K+1 copies.
-    assert frames.features.shape == (24 + 3 * 2 * context * stride, 13)
-    ds = data.frame_dataset(frames, context, stride, batch_size=5)
+    assert packed.features.shape == (24 + 3 * 2 * context * stride, 13)
+    ds = frames.frame_dataset(packed, context, stride, batch_size=5)
     got = np.concatenate([x.numpy() for x, _ in ds])
     labels = np.concatenate([y.numpy() for _, y in ds])
     np.testing.assert_allclose(got, naive_windows(corpus.utterances, context, stride), atol=1e-6)
@@ -213,9 +210,9 @@ def test_context_windows_equal_naive_construction(tmp_path, context, stride):
 def test_training_stream_covers_every_frame_once_per_pass(tmp_path):
     corpus = data.load_corpus(make_htk_corpus(tmp_path, lengths=(7, 12, 5)))
     index = {p: i for i, p in enumerate(corpus.phone_set())}
-    frames = data.pack(corpus.utterances, index, pad=2)
+    packed = frames.pack(corpus.utterances, index, pad=2)
     naive = naive_windows(corpus.utterances, 1, 2)
-    ds = data.frame_dataset(frames, 1, 2, batch_size=8, training=True, seed=3)
+    ds = frames.frame_dataset(packed, 1, 2, batch_size=8, training=True, seed=3)
     batches = list(ds.take(3))  # 24 frames // 8 = 3 batches per pass
     windows = np.concatenate([x.numpy() for x, _ in batches])
     # Each window is one of the naive windows, and a pass visits each frame once.
@@ -233,46 +230,6 @@ def test_split_is_by_utterance():
         data.split_utterances(5, test=4, val=1)
 
 
-def _dense(i, o):
-    return i * o + o
-
-
-@pytest.mark.parametrize("name,kw,expected", [
-    ("logistic", dict(context=0), _dense(13, 5)),
-    ("logistic", dict(context=2), _dense(65, 5)),
-    ("mlp", dict(context=1, width=8, depth=2),
-     _dense(39, 8) + 4 * 8 + _dense(8, 8) + 4 * 8 + _dense(8, 5)),
-    ("resnet_basic", dict(context=1, width=8, depth=1),
-     _dense(39, 8) + 4 * 8 + 2 * (_dense(8, 8) + 4 * 8) + _dense(8, 5)),
-    ("resnet_bottleneck", dict(context=1, width=4, depth=2),
-     _dense(39, 4) + 4 * 4
-     + _dense(4, 16) + _dense(4, 4) + 16 + _dense(4, 4) + 16 + _dense(4, 16) + 64
-     + _dense(16, 4) + 16 + _dense(4, 4) + 16 + _dense(4, 16) + 64
-     + _dense(16, 5)),
-])
-def test_model_parameter_counts(name, kw, expected):
-    model = models.MODELS.build(name, num_classes=5, num_features=13, dropout=0.1, **kw)
-    assert model.count_params() == expected
-    frames = 2 * kw["context"] + 1
-    probs = model(np.zeros((3, frames, 13), np.float32)).numpy()
-    assert probs.shape == (3, 5)
-    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
-
-
-def test_registry_names():
-    assert models.MODELS.names() == ["logistic", "mlp", "resnet_basic", "resnet_bottleneck"]
-    with pytest.raises(ValueError, match="context must be an integer >= 0"):
-        models.mlp(num_classes=5, context=-1)
-
-
-def test_builders_take_search_kwargs_batchnorm_and_activation():
-    from tfdl.models.phonemes import MODELS
-
-    for name in ("mlp", "resnet_basic", "resnet_bottleneck"):
-        with_bn = MODELS.build(name, num_classes=5, context=1, width=16, depth=1)
-        plain = MODELS.build(name, num_classes=5, context=1, width=16, depth=1,
-                             batchnorm=False, activation="swish")
-        kinds = {type(layer).__name__ for layer in plain.layers}
-        assert "BatchNormalization" not in kinds
-        assert any(layer.name.endswith(("swish0", "swish1", "swish")) for layer in plain.layers)
-        assert plain.count_params() < with_bn.count_params()
+def test_no_validation_utterances_pack_to_an_empty_set():
+    empty = frames.pack([], {}, pad=4)
+    assert len(empty) == 0 and empty.spans == [] and empty.pad == 4

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfdl.datasets import fsdd
+from tfdl.digits import data as fsdd
 from tfdl.errors import InputError
 
 SPEAKERS = ("ann", "bob", "cid")
@@ -57,7 +57,7 @@ def test_speaker_split_shares_no_speaker(tmp_path):
         fsdd.split(recs, "speaker")
     with pytest.raises(InputError, match="empty training"):
         fsdd.split(recs, "speaker", test_speakers=list(SPEAKERS))
-    with pytest.raises(InputError, match="--split"):
+    with pytest.raises(InputError, match="--config.split"):
         fsdd.split(recs, "bogus")
 
 

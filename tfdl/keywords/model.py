@@ -10,9 +10,12 @@ and then its own body. All builders take the front-end keyword arguments
 (`sample_rate`, `clip_duration_ms`, `window_size_ms`, `window_stride_ms`,
 `feature_bin_count`, `preprocess`) plus `num_classes` and body-specific
 hyperparameters with defaults, so a keras-tuner `HyperModel` can call
-`MODELS.build(name, **front_end, **hp_values)`.
+`MODELS.build(name, **front_end, **hp_values)`. A run builds its model with
+`build(cfg, num_classes)`: the builder's defaults, plus the config's front end,
+`dropout` and `batchnorm` (each model's named config in
+`tfdl.keywords.configs` sets those two).
 
-Models:
+Models (registry `MODELS`; each has a named config of the same name):
     cnn: the course reference's small 2-D CNN (conv 5x5x32, pool, conv 5x5x16,
         pool, dense 128, dense 128, softmax).
     ds_cnn: depthwise-separable CNN (Zhang et al. 2017, "Hello Edge"): a
@@ -228,3 +231,14 @@ def ffnn(num_classes, units=256, depth=2, dropout=0.2, batchnorm=False, activati
             x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="ffnn")
+
+
+def build(cfg, num_classes):
+    """The uncompiled model of a run: `cfg.model` with its front end, dropout and batch norm.
+
+    Args:
+        cfg: a validated `tfdl.keywords.config.Config`.
+        num_classes: output classes (the wanted words + `_silence_` + `_unknown_`).
+    """
+    return MODELS.build(cfg.model, num_classes=num_classes, dropout=cfg.dropout,
+                        batchnorm=cfg.batchnorm, **cfg.front_end())

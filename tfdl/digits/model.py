@@ -6,7 +6,7 @@ and returns class probabilities `[batch, num_classes]`. Padding/trimming
 (`PadOrTrim`), features (`MFCC`, `LogMel`) and normalisation live inside the
 model, so an exported SavedModel takes raw audio.
 
-Models (registry `MODELS`):
+Models (registry `MODELS`; each has a named config of the same name):
     plain: the reference 1-D CNN on 6000 samples (0.75 s): Conv1D 4/8/16/32,
         kernel 5, valid, ReLU, average-pool 2; Dense 128/64/10. 1,532,090
         trainable parameters, as the reference's PyTorch count.
@@ -26,7 +26,8 @@ Models (registry `MODELS`):
 
 All builders take keyword arguments only, so a keras-tuner HyperModel can call
 them with tunable values (`MODELS.build(name, **hp_values)`); each docstring
-lists its tunable kwargs.
+lists its tunable kwargs. The front-end layers (`RelativeLog`, `PCEN`,
+`EdgeFade`, `UtteranceNorm`) are in `tfdl.digits.layers`.
 
 `Normalization` layers inside the models start as identity (mean 0, variance
 1); call `adapt(model, train_ds)` on the training split before fitting so the
@@ -37,52 +38,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfdl.digits.layers import PCEN, EdgeFade, RelativeLog, UtteranceNorm
 from tfdl.features import MFCC, LogMel, PadOrTrim
-from tfdl.layers import BatchNormalization, GradientReversal
+from tfdl.layers import BatchNormalization
 from tfdl.models.registry import Registry
 
 MODELS = Registry("digits")
 SAMPLE_RATE = 8000
-
-# Default training hyperparameters per model: the ones the benchmark used to
-# reach the README's accuracies (`apps.digits` takes these unless a flag is given).
-_TRAIN = dict(optimizer="adam", learning_rate=1e-3, epochs=40, batch_size=32, schedule="cosine",
-              augment=True, val_fraction=0.1, speed_change=0.0, microbatches=1, test_speeds=(),
-              test_shifts_ms=(), speaker_adaptation=False, speaker_adversary=0.0)
-DEFAULTS = {
-    "plain": dict(_TRAIN),
-    "dropout": dict(_TRAIN),
-    # 60 epochs: official-split accuracy over seeds 0/1/2 98.4/96.8/96.4 % vs 96.4-96.8/97.6/
-    # 95.2 % at 40.
-    # Two micro-batches per step run in parallel on the two cores (`tfdl.train.use_microbatches`).
-    "batchnorm": dict(_TRAIN, epochs=60, microbatches=2),
-    # Trained on the whole training split (no validation hold-out: 99.2 % vs 98.0 % with 10 %
-    # held out) for 60 epochs: official-split accuracy over seeds 0/1/2 99.6/100/98.0 % at 60
-    # epochs vs 98.0-98.4/99.6/98.0 % at 40 (the training loss still falls after 40).
-    "mfcc": dict(_TRAIN, val_fraction=0.0, epochs=60, microbatches=2),
-    "compact": dict(_TRAIN, learning_rate=3e-3),
-    "compact_rel": dict(_TRAIN, learning_rate=3e-3),
-    # Leave-one-speaker-out: trained on all four training speakers (no hold-out), with speed
-    # perturbation (+-10 %) for more voices, and evaluated (and exported) as the mean over
-    # seven playback speeds (LOSO mean 87.6 % vs 86.0 % at speed 1 alone; 3 speeds 0.9/1/1.1:
-    # 87.2 %).
-    # With --split=speaker or loso, unsupervised adaptation to each test speaker
-    # (`adapt_batchnorm`, cross-fitted: `tfdl.digits.speaker_adapted_predictions`).
-    # Trained against a speaker classifier behind gradient reversal x0.3 (`speaker_adversary`;
-    # LOSO with adaptation: seed 0 93.3 and 92.4 % (two runs), seeds 1/2 91.3/90.9 %, against
-    # 91.4/89.8/91.2 % for seeds 0/1/2 without it).
-    # Also averaged over four time shifts, 0-60 ms (the same trained folds of three of those
-    # runs: 92.4 -> 93.4, 91.3 -> 91.8, 90.9 -> 91.2 %; eight shifts 0-70 ms: no better). New
-    # training runs with them: seed 0 92.8 %, seeds 1/2 89.9/90.6 %.
-    "compact_robust": dict(_TRAIN, learning_rate=3e-3, epochs=20, val_fraction=0.0,
-                           speed_change=0.1,
-                           test_speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15),
-                           test_shifts_ms=(0, 20, 40, 60),
-                           speaker_adaptation=True, speaker_adversary=0.3),
-}
-# Its PCEN twin and the pair of both (each member trained as `compact_robust` is): LOSO
-# `compact_pcen` 90.5/88.6 % (seeds 1/2), `compact_pair` 95.2 % (the benchmark, seed 0).
-DEFAULTS["compact_pcen"] = DEFAULTS["compact_pair"] = DEFAULTS["compact_robust"]
 
 
 def _check(name, value, ok, what):
@@ -226,163 +188,6 @@ def mfcc(*, num_classes=10, length=6000, sample_rate=SAMPLE_RATE, num_coefficien
     x = keras.layers.Flatten(name="flatten")(x)
     outputs = _head(x, tuple(dense), dropout, False, activation, num_classes)
     return keras.Model(inputs, outputs, name=name)
-
-
-def _relative_log(x, floor):
-    """`x - max(x)` over all but the batch axis, floored at `-floor`."""
-    peak = tf.reduce_max(x, axis=tf.range(1, tf.rank(x)), keepdims=True)
-    return tf.maximum(x - peak, -floor)
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class RelativeLog(keras.layers.Layer):
-    """A log spectrogram relative to its own maximum, floored: gain invariance per recording.
-
-    `x - max(x)` over all but the batch axis, then `max(., -floor)`; for a
-    natural-log power spectrogram `floor=18.42` is librosa's
-    `power_to_db(ref=np.max, top_db=80)`. Speakers recorded at different
-    levels (FSDD's differ 7x in RMS) then give the same features.
-
-    Input shape: `(batch, frames, bins)`. Output shape: the same.
-    """
-
-    def __init__(self, floor=18.42, **kwargs):
-        super().__init__(**kwargs)
-        if not floor > 0:
-            raise ValueError(f"floor must be positive. Received: floor={floor}")
-        self.floor = float(floor)
-
-    def call(self, x):
-        return _relative_log(x, self.floor)
-
-    def get_config(self):
-        return {**super().get_config(), "floor": self.floor}
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class PCEN(keras.layers.Layer):
-    """Per-channel energy normalisation (PCEN, Wang et al. 2017) of a recording's mel
-    energies relative to its own peak, with trainable per-band parameters.
-
-    From a natural-log mel power spectrogram `x` (`LogMel`): the energies
-    `E = exp(max(x - max(x), -floor))` (peak 1, floored as `RelativeLog`), their
-    per-band exponential moving average over frames `M[t] = (1 - s) M[t-1] + s E[t]`
-    (`M[-1] = E[0]`), and `(E / (eps + M)^alpha + delta)^r - delta^r`: each band is
-    divided by its own recent level (automatic gain control), then root-compressed.
-    `s`, `alpha`, `delta` and `r` are learned per band (stored as logs; `s` kept in
-    [1e-3, 1], `alpha` <= 1). The moving average is one matmul with a
-    `[bands, frames, frames]` kernel.
-
-    Input shape: `(batch, frames, bands)`. Output shape: the same.
-    """
-
-    def __init__(self, floor=18.42, smooth=0.025, alpha=0.98, delta=2.0, root=0.5, eps=1e-6,
-                 **kwargs):
-        super().__init__(**kwargs)
-        for name, v in (("floor", floor), ("smooth", smooth), ("alpha", alpha),
-                        ("delta", delta), ("root", root), ("eps", eps)):
-            if not v > 0:
-                raise ValueError(f"{name} must be positive. Received: {name}={v}")
-        self.floor, self.smooth, self.alpha = float(floor), float(smooth), float(alpha)
-        self.delta, self.root, self.eps = float(delta), float(root), float(eps)
-
-    def build(self, input_shape):
-        def log_param(name, value):
-            return self.add_weight(shape=(input_shape[-1],), name=f"log_{name}",
-                                   initializer=keras.initializers.Constant(np.log(value)))
-
-        self.log_smooth = log_param("smooth", self.smooth)
-        self.log_alpha = log_param("alpha", self.alpha)
-        self.log_delta = log_param("delta", self.delta)
-        self.log_root = log_param("root", self.root)
-
-    def call(self, x):
-        e = tf.exp(_relative_log(x, self.floor))
-        s = tf.clip_by_value(tf.exp(self.log_smooth), 1e-3, 1.0)
-        alpha = tf.minimum(tf.exp(self.log_alpha), 1.0)
-        delta, r = tf.exp(self.log_delta), tf.exp(self.log_root)
-        t = tf.cast(tf.range(tf.shape(x)[1]), x.dtype)
-        lag = t[None, :] - t[:, None]                         # [t', t]: t - t'
-        log_keep = tf.math.log1p(-s + 1e-7)[:, None, None]     # log(1 - s) per band
-        kernel = tf.where(lag >= 0, s[:, None, None] * tf.exp(lag * log_keep), 0.0)
-        m = tf.einsum("btc,cts->bsc", e, kernel)
-        m += tf.exp((t[:, None] + 1.0) * log_keep[:, 0, 0]) * e[:, :1, :]
-        return (e / tf.pow(self.eps + m, alpha) + delta) ** r - delta ** r
-
-    def get_config(self):
-        return {**super().get_config(), "floor": self.floor, "smooth": self.smooth,
-                "alpha": self.alpha, "delta": self.delta, "root": self.root, "eps": self.eps}
-
-
-def _speech_bounds(x, threshold):
-    """First and last sample index with |x| > threshold per row of `[batch, samples]`
-    (float32 `[batch, 1]` each; a silent row gives first = samples, last = -1)."""
-    n = tf.shape(x)[1]
-    t = tf.cast(tf.range(n), tf.float32)[None, :]
-    active = tf.abs(x) > threshold
-    first = tf.reduce_min(tf.where(active, t, tf.cast(n, tf.float32)), axis=1, keepdims=True)
-    last = tf.reduce_max(tf.where(active, t, -1.0), axis=1, keepdims=True)
-    return t, first, last
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class EdgeFade(keras.layers.Layer):
-    """Raised-cosine fade-in and fade-out at a recording's own first and last sample.
-
-    Recordings cut off mid-sound (28 % of FSDD speaker nicolas' files end above
-    10 % of their peak; the other speakers' < 1 %) end in a step to the zero
-    padding, whose broadband click the spectrogram shows as a fricative (the
-    model then hears "six"). Fading `samples` samples in from the first and out
-    to the last sample above `threshold` removes the step for every recording;
-    the zero padding stays zero. Deterministic: the same at training and inference.
-
-    Input shape: `(batch, samples)`. Output shape: the same.
-    """
-
-    def __init__(self, samples=160, threshold=1e-4, **kwargs):
-        super().__init__(**kwargs)
-        if not (isinstance(samples, int) and samples > 0):
-            raise ValueError(f"samples must be a positive int. Received: samples={samples!r}")
-        self.samples = samples
-        self.threshold = float(threshold)
-
-    def call(self, x):
-        t, first, last = _speech_bounds(x, self.threshold)
-        up = tf.clip_by_value((t - first + 1.0) / self.samples, 0.0, 1.0)
-        down = tf.clip_by_value((last - t + 1.0) / self.samples, 0.0, 1.0)
-        return x * (0.5 - 0.5 * tf.cos(np.pi * tf.minimum(up, down)))
-
-    def get_config(self):
-        return {**super().get_config(), "samples": self.samples, "threshold": self.threshold}
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class UtteranceNorm(keras.layers.Layer):
-    """Subtracts each recording's mean log spectrum over its speech frames (cepstral mean
-    normalisation): removes the microphone/channel response, a constant per-bin offset.
-
-    Speech frames are those whose loudest bin is within `speech_db` dB of the
-    recording's loudest bin (input: a natural-log power spectrogram relative to
-    its maximum, `RelativeLog`), so the length of the silence does not move the mean.
-
-    Input shape: `(batch, frames, bins)`. Output shape: the same.
-    """
-
-    def __init__(self, speech_db=20.0, **kwargs):
-        super().__init__(**kwargs)
-        if not speech_db > 0:
-            raise ValueError(f"speech_db must be positive. Received: speech_db={speech_db}")
-        self.speech_db = float(speech_db)
-
-    def call(self, x):
-        frame_peak = tf.reduce_max(x, axis=2, keepdims=True)
-        top = tf.reduce_max(frame_peak, axis=1, keepdims=True)
-        w = tf.cast(frame_peak >= top - self.speech_db * np.log(10.0) / 10.0, x.dtype)
-        mean = tf.reduce_sum(x * w, axis=1, keepdims=True) / tf.reduce_sum(w, axis=1, keepdims=True)
-        return x - mean
-
-    def get_config(self):
-        return {**super().get_config(), "speech_db": self.speech_db}
 
 
 @MODELS.register("compact")
@@ -540,116 +345,6 @@ def compact_pair(*, members=("compact_robust", "compact_pcen"), **kwargs):
     return keras.Model(inputs, probs, name="compact_pair")
 
 
-@keras.saving.register_keras_serializable(package="tfdl")
-class ChangeSpeed(keras.layers.Layer):
-    """Waveforms played `factor` times faster, same length (`tfdl.augment.change_speed`).
-
-    Input/output shape: `(batch, samples)`.
-    """
-
-    def __init__(self, factor, **kwargs):
-        super().__init__(**kwargs)
-        if not factor > 0:
-            raise ValueError(f"factor must be positive. Received: factor={factor}")
-        self.factor = float(factor)
-
-    def call(self, x):
-        from tfdl.augment import change_speed
-
-        return change_speed(x, self.factor)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class Delay(keras.layers.Layer):
-    """Waveforms delayed by `samples` zeros put in front (longer by as much).
-
-    Input shape: `(batch, length)`; output: `(batch, length + samples)`.
-    """
-
-    def __init__(self, samples, **kwargs):
-        super().__init__(**kwargs)
-        if not (isinstance(samples, int) and samples >= 0):
-            raise ValueError(f"samples must be an int >= 0. Received: samples={samples!r}")
-        self.samples = samples
-
-    def call(self, x):
-        return tf.pad(x, [[0, 0], [self.samples, 0]])
-
-    def get_config(self):
-        return {**super().get_config(), "samples": self.samples}
-
-
-def tta_ensemble(model, speeds=(1.0,), shifts=(0,), length=None):
-    """Test-time augmentation (TTA): `model`'s probabilities averaged over playback speeds
-    and time shifts.
-
-    Each waveform is delayed by each of `shifts` samples (`Delay`: zeros in front, as
-    the training time shift fills them), padded or trimmed to `length` (default: the
-    model's `pad_or_trim` length), played at each of `speeds` (`ChangeSpeed`; 1.0 = as
-    is) and classified; the output is the mean of the `len(shifts) * len(speeds)`
-    probabilities. For a model trained with speed perturbation the speeds average over
-    voices a little higher and lower than the speaker's own; the shifts average over
-    where the word falls on the pooling grid.
-
-    Returns:
-        A `keras.Model` sharing `model`'s layers: `(batch, samples)` ->
-        `(batch, num_classes)`.
-    """
-    speeds = tuple(float(f) for f in speeds)
-    _check("speeds", speeds, speeds and all(f > 0 for f in speeds),
-           "a non-empty sequence of positive factors")
-    shifts = tuple(shifts)
-    _check("shifts", shifts, shifts and all(isinstance(s, int) and s >= 0 for s in shifts),
-           "a non-empty sequence of ints >= 0")
-    length = length or model.get_layer("pad_or_trim").length
-    inputs = keras.Input(shape=(None,), name="waveform")
-    outs = []
-    for j, s in enumerate(shifts):
-        x = inputs if s == 0 else Delay(s, name=f"shift_{j}")(inputs)
-        x = PadOrTrim(length, name=f"pad_or_trim_{j}" if j else "pad_or_trim")(x)
-        outs += [model(x if f == 1.0 else ChangeSpeed(f, name=f"speed_{j}_{i}")(x))
-                 for i, f in enumerate(speeds)]
-    probs = outs[0] if len(outs) == 1 else keras.layers.Average(name="mean_probabilities")(outs)
-    return keras.Model(inputs, probs, name=f"{model.name}_tta_ensemble")
-
-
-def speaker_adversary(model, num_speakers, scale, features="global_pool", hidden=64):
-    """A training model: `model` plus a speaker classifier behind gradient reversal.
-
-    Domain-adversarial training (Ganin and Lempitsky 2015) with the training
-    speakers as the domains: a small head (Dense `hidden` + ReLU -> speaker
-    logits) reads the output of `model`'s layer `features` through
-    `GradientReversal(scale)`. Trained on the sum of the digit and speaker
-    losses, the head learns to name the speaker while the layers below
-    `features` get the opposite gradient and learn features that hide the
-    voice, which is what a new speaker needs. Only the returned model has
-    the head; `model` (what is evaluated and exported) shares every other
-    layer and is unchanged in shape.
-
-    Args:
-        model: a digits model with a layer named `features`.
-        num_speakers: number of training speakers (>= 2).
-        scale: weight of the reversed gradient (> 0).
-        features: name of the layer whose output the head reads.
-        hidden: width of the head's hidden layer.
-
-    Returns:
-        A `keras.Model`: waveforms -> {"probabilities": model's output,
-        "speaker": [batch, num_speakers] logits}.
-    """
-    _check("num_speakers", num_speakers, isinstance(num_speakers, int) and num_speakers >= 2,
-           "an int >= 2")
-    _check("scale", scale, scale > 0, "> 0")
-    x = GradientReversal(scale, name="speaker_reversal")(model.get_layer(features).output)
-    x = keras.layers.Dense(hidden, activation="relu", name="speaker_hidden")(x)
-    speaker = keras.layers.Dense(num_speakers, name="speaker")(x)
-    return keras.Model(model.inputs, {"probabilities": model.output, "speaker": speaker},
-                       name=f"{model.name}_speaker_adversary")
-
-
 def trainable_params(model):
     """Number of trainable weights (what PyTorch's `sum(p.nelement() for p in net.parameters())`
     counts: batch-norm running statistics and normalisation statistics are not included)."""
@@ -699,58 +394,3 @@ def adapt(model, dataset, max_batches=None):
         front = keras.Model(net.inputs, layer.input)
         layer.adapt(np.concatenate([front(x, training=False).numpy() for x in ds], axis=0))
     return len(layers)
-
-
-def adapt_batchnorm(model, dataset):
-    """Unsupervised speaker adaptation (AdaBN, Li et al. 2018): every batch-norm layer's
-    moving mean and variance become the statistics of its input on `dataset`.
-
-    `dataset` holds unlabeled recordings of one new speaker (or microphone).
-    Training normalised each layer with the four training speakers'
-    statistics; a new voice shifts them, and re-estimating them from the new
-    speaker's own recordings removes that shift. No labels and no gradient
-    steps: layers are adapted in order, each on the output of the layers in
-    front of it as already adapted.
-
-    Args:
-        model: a model from this module (or any Keras model with batch norm).
-        dataset: batched `tf.data.Dataset` of waveforms or (waveforms, labels);
-            labels are ignored.
-
-    Returns:
-        The number of batch-norm layers adapted.
-    """
-    layers = _owned_layers(model, keras.layers.BatchNormalization)
-    inputs = _waveforms(dataset)
-    for net, layer in layers:
-        front = keras.Model(net.inputs, layer.input)
-        total = total_sq = 0.0
-        count = 0
-        for x in inputs:
-            f = tf.cast(front(x, training=False), tf.float64)
-            axes = list(range(len(f.shape) - 1))
-            total += tf.reduce_sum(f, axes)
-            total_sq += tf.reduce_sum(f * f, axes)
-            count += int(np.prod(f.shape[:-1]))
-        if not count:
-            raise ValueError("adapt_batchnorm needs at least one recording. Received: an "
-                             "empty dataset")
-        mean = total / count
-        layer.moving_mean.assign(tf.cast(mean, tf.float32))
-        layer.moving_variance.assign(tf.cast(tf.maximum(total_sq / count - mean * mean, 0.0),
-                                             tf.float32))
-    return len(layers)
-
-
-def batchnorm_state(model):
-    """The moving statistics of every batch-norm layer (to restore after `adapt_batchnorm`)."""
-    return [(la.moving_mean.numpy(), la.moving_variance.numpy())
-            for la in _layers_of(model, keras.layers.BatchNormalization)]
-
-
-def restore_batchnorm(model, state):
-    """Sets the batch-norm moving statistics saved by `batchnorm_state`."""
-    layers = _layers_of(model, keras.layers.BatchNormalization)
-    for layer, (mean, variance) in zip(layers, state, strict=True):
-        layer.moving_mean.assign(mean)
-        layer.moving_variance.assign(variance)

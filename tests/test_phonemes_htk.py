@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from tfdl import htk
 from tfdl.errors import InputError
+from tfdl.phonemes import htk
 
 
 def naive_checksum(words):

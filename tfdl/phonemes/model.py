@@ -3,7 +3,8 @@
 Every builder returns an uncompiled functional Keras model mapping context
 windows `[batch, 2 * context + 1, num_features]` (normalised MFCC frames) to
 phone probabilities `[batch, num_classes]` (softmax). Shared keyword
-arguments, so the tuning HyperModel can call any builder the same way:
+arguments, so the tuning HyperModel can call any builder the same way
+(`tuning/hypermodels.py` also searches `activation` and `batchnorm`):
 
     num_classes   phones in the vocabulary (required)
     num_features  MFCC dimensions per frame (13)
@@ -12,7 +13,8 @@ arguments, so the tuning HyperModel can call any builder the same way:
     depth         hidden layers (mlp) or residual blocks (resnet_*)
     dropout       dropout rate after every hidden layer / block (0 = none)
 
-Models:
+Models (registry `MODELS`; each has a named config of the same name in
+`tfdl.phonemes.configs`):
     logistic            multinomial logistic regression on the flattened window
     mlp                 [Dense -> BatchNorm -> GELU -> Dropout] x depth: the
                         reference recipe (batch-norm after every layer, GELU)

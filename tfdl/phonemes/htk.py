@@ -153,22 +153,7 @@ def read(path, verify_checksum=True) -> HTKParameters:
     if len(raw) < _HEADER:
         raise InputError(f"HTK file {path} is truncated: {len(raw)} bytes, shorter than the "
                          f"12-byte header")
-    order = None
-    for o in (">", "<"):
-        n, period, size, kind = _parse_header(raw, o)
-        if _layout(n, size, kind) == len(raw) and period > 0:
-            order = o
-            break
-    if order is None:
-        n, period, size, kind = _parse_header(raw, ">")
-        expected = _layout(n, size, kind)
-        if expected is None or period <= 0:
-            raise InputError(f"HTK file {path} has an invalid header (nSamples={n}, "
-                             f"sampPeriod={period}, sampSize={size}, parmKind={kind:#x})")
-        what = "truncated" if len(raw) < expected else "corrupt"
-        raise InputError(f"HTK file {path} is {what}: header ({parm_kind_name(kind)}, {n} "
-                         f"samples of {size} bytes) needs {expected} bytes, file has {len(raw)}")
-    compressed = bool(kind & QUALIFIERS["C"])
+    order, (n, period, size, kind) = _header(raw, path)
     has_crc = bool(kind & QUALIFIERS["K"])
     body = raw[_HEADER:len(raw) - (2 if has_crc else 0)]
     if has_crc and verify_checksum:
@@ -177,22 +162,45 @@ def read(path, verify_checksum=True) -> HTKParameters:
         if checksum(words) != stored:
             raise InputError(f"HTK file {path} is corrupt: _K checksum mismatch (stored "
                              f"{stored}, computed {checksum(words)})")
-    base = BASE_KINDS[kind & BASEMASK]
-    if compressed:
+    data = _decode(body, order, n, size, kind, path)
+    return HTKParameters(data=data, sample_period=period * 1e-7, parm_kind=parm_kind_name(kind))
+
+
+def _header(raw, path):
+    """(byte order, (nSamples, sampPeriod, sampSize, parmKind)) of a file's bytes.
+
+    Big-endian unless only the little-endian reading matches the file's size.
+    """
+    for order in (">", "<"):
+        n, period, size, kind = _parse_header(raw, order)
+        if _layout(n, size, kind) == len(raw) and period > 0:
+            return order, (n, period, size, kind)
+    n, period, size, kind = _parse_header(raw, ">")
+    expected = _layout(n, size, kind)
+    if expected is None or period <= 0:
+        raise InputError(f"HTK file {path} has an invalid header (nSamples={n}, "
+                         f"sampPeriod={period}, sampSize={size}, parmKind={kind:#x})")
+    what = "truncated" if len(raw) < expected else "corrupt"
+    raise InputError(f"HTK file {path} is {what}: header ({parm_kind_name(kind)}, {n} "
+                     f"samples of {size} bytes) needs {expected} bytes, file has {len(raw)}")
+
+
+def _decode(body, order, n, size, kind, path):
+    """[frames, dims] values of a file's body (after the header, without the checksum)."""
+    if kind & QUALIFIERS["C"]:
         dims = size // 2
         a = np.frombuffer(body[:4 * dims], f"{order}f4").astype(np.float32)
         b = np.frombuffer(body[4 * dims:8 * dims], f"{order}f4").astype(np.float32)
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.any(a == 0):
             raise InputError(f"HTK file {path} is corrupt: invalid compression scale/offset rows")
         v = np.frombuffer(body[8 * dims:], f"{order}i2").reshape(n - 4, dims)
-        data = ((v.astype(np.float32) + b) / a).astype(np.float32)
-    elif base in _SHORT_KINDS:
-        data = np.frombuffer(body, f"{order}i2").reshape(n, size // 2).astype(np.int16)
-    else:
-        data = np.frombuffer(body, f"{order}f4").reshape(n, size // 4).astype(np.float32)
-        if not np.all(np.isfinite(data)):
-            raise InputError(f"HTK file {path} is corrupt: it holds NaN or infinite values")
-    return HTKParameters(data=data, sample_period=period * 1e-7, parm_kind=parm_kind_name(kind))
+        return ((v.astype(np.float32) + b) / a).astype(np.float32)
+    if BASE_KINDS[kind & BASEMASK] in _SHORT_KINDS:
+        return np.frombuffer(body, f"{order}i2").reshape(n, size // 2).astype(np.int16)
+    data = np.frombuffer(body, f"{order}f4").reshape(n, size // 4).astype(np.float32)
+    if not np.all(np.isfinite(data)):
+        raise InputError(f"HTK file {path} is corrupt: it holds NaN or infinite values")
+    return data
 
 
 def compression_rows(data):

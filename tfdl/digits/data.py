@@ -1,4 +1,4 @@
-"""Free Spoken Digit Dataset (FSDD): find, parse `{digit}_{speaker}_{take}.wav`, split.
+"""Free Spoken Digit Dataset (FSDD): find, parse, split; the tf.data pipelines of a run.
 
 The data is found by `tfdl.data.find_dataset`: `--data_dir`, then
 `$TFDL_DATA_DIR/fsdd`, then `~/.keras/datasets/fsdd`, else the GitHub archive
@@ -15,12 +15,15 @@ Splits:
 
 Normalisation statistics never see the test set: the models adapt their
 `keras.layers.Normalization` layers on the training split only
-(`tfdl.models.digits.adapt`).
+(`tfdl.digits.model.adapt`). Augmentation (speed, time shift, background
+noise) runs in tf.data on the training split only (`datasets`).
 """
 
 import dataclasses
+import os
 import random
 import re
+import sys
 from pathlib import Path
 
 from tfdl.data import find_dataset
@@ -132,8 +135,8 @@ def split(recordings, split="official", test_speakers=(), test_fraction=0.1, see
         train = [r for r in recordings if r.take not in OFFICIAL_TEST_TAKES]
     elif split == "random":
         if not 0.0 < test_fraction < 1.0:
-            raise InputError(f"--test_fraction must be in (0, 1). Received: "
-                             f"--test_fraction={test_fraction}")
+            raise InputError(f"--config.test_fraction must be in (0, 1). Received: "
+                             f"--config.test_fraction={test_fraction}")
         order = list(range(len(recordings)))
         random.Random(seed).shuffle(order)
         n_test = max(1, int(round(test_fraction * len(recordings))))
@@ -143,22 +146,26 @@ def split(recordings, split="official", test_speakers=(), test_fraction=0.1, see
     elif split == "speaker":
         test_speakers = [s for s in (test_speakers or ()) if s]
         if not test_speakers:
-            raise InputError("--split=speaker needs --test_speakers (e.g. --test_speakers=george)")
+            raise InputError("--config.split=speaker needs --config.test_speakers (e.g. "
+                             "--config.test_speakers=george)")
         known = speakers(recordings)
         unknown = [s for s in test_speakers if s not in known]
         if unknown:
-            raise InputError(f"unknown --test_speakers {', '.join(unknown)}; the data has "
-                             f"{', '.join(known)}")
+            raise InputError(f"unknown --config.test_speakers {', '.join(unknown)}; the data "
+                             f"has {', '.join(known)}")
         held = set(test_speakers)
         test = [r for r in recordings if r.speaker in held]
         train = [r for r in recordings if r.speaker not in held]
     elif split == "loso":
-        raise InputError("--split=loso is cross-validation: use loso_folds (the app runs all folds)")
+        raise InputError("--config.split=loso is cross-validation: use loso_folds (the app runs "
+                         "all folds)")
     else:
-        raise InputError(f"--split must be one of {', '.join(SPLITS)}. Received: --split={split}")
+        raise InputError(f"--config.split must be one of {', '.join(SPLITS)}. Received: "
+                         f"--config.split={split}")
     if not train or not test:
-        raise InputError(f"--split={split} leaves an empty {'training' if not train else 'test'} "
-                         f"set ({len(train)} train, {len(test)} test recordings)")
+        raise InputError(f"--config.split={split} leaves an empty "
+                         f"{'training' if not train else 'test'} set ({len(train)} train, "
+                         f"{len(test)} test recordings)")
     return train, test
 
 
@@ -183,3 +190,112 @@ def loso_folds(recordings):
 def paths_and_labels(recordings):
     """(list of path strings, list of int digits)."""
     return [str(r.path) for r in recordings], [r.digit for r in recordings]
+
+
+def check_wavs(recordings):
+    """Reads every WAV header; a file tf.audio.decode_wav cannot read is an InputError naming it."""
+    from tfdl.audio import wav_info
+
+    for r in recordings:
+        info = wav_info(r.path)
+        if info["format"] != 1 or info["bits"] != 16:
+            raise InputError(f"not a 16-bit PCM WAV (format {info['format']}, "
+                             f"{info['bits']} bits): {r.path}")
+        size = r.path.stat().st_size
+        if info["frames"] <= 0 or info["frames"] * info["block"] > size:
+            raise InputError(f"corrupt WAV (data chunk empty or longer than the file): {r.path}")
+
+
+def default_noise_dir():
+    """The Speech Commands `_background_noise_` folder under `$TFDL_DATA_DIR/keywords`, or None."""
+    root = os.environ.get("TFDL_DATA_DIR")
+    if root:
+        d = Path(root) / "keywords" / "_background_noise_"
+        if d.is_dir():
+            return d
+    return None
+
+
+def noise_bank(noise_dir, sample_rate, seconds=30.0):
+    """Background-noise clips from `noise_dir`, resampled, as a [clips, samples] array."""
+    from tfdl import audio, augment
+
+    files = sorted(p for p in Path(noise_dir).iterdir()
+                   if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+    if not files:
+        raise InputError(f"no noise files (.wav/.flac/.ogg) in {noise_dir}")
+    clips = []
+    for f in files:
+        x, rate = audio.read_audio(f)
+        x = x[:int(seconds * rate)]
+        clips.append(audio.resample(x, rate, sample_rate).numpy())
+    return augment.noise_bank(clips, int(seconds * sample_rate))
+
+
+def make_augment(cfg, sample_rate=SAMPLE_RATE):
+    """The training-only waveform transform for `cfg`, and a description for the log."""
+    from tfdl import augment
+
+    if not cfg.augment:
+        return None, "none"
+    max_shift = int(cfg.max_shift_ms * sample_rate / 1000)
+    noise_dir = Path(cfg.noise_dir) if cfg.noise_dir else default_noise_dir()
+    noises = None
+    if noise_dir is not None and cfg.noise_volume > 0:
+        noises = noise_bank(noise_dir, sample_rate)
+    if noises is None:
+        print("augment: no background-noise folder (pass --config.noise_dir or put "
+              "_background_noise_ under $TFDL_DATA_DIR/keywords); using time shift only",
+              file=sys.stderr)
+
+    def fn(x):
+        x = augment.speed_perturb(x, cfg.speed_change)
+        x = augment.time_shift(x, max_shift)
+        if noises is not None:
+            x = augment.add_background_noise(x, noises, cfg.noise_volume)
+        return x
+
+    desc = f"time shift +-{cfg.max_shift_ms:g} ms"
+    if cfg.speed_change:
+        desc = f"speed x[{1 - cfg.speed_change:g}, {1 + cfg.speed_change:g}], " + desc
+    if noises is not None:
+        desc += f", background noise from {noise_dir} (gain <= {cfg.noise_volume:g})"
+    return fn, desc
+
+
+def holdout(train, fraction, seed):
+    """(train, validation): a seeded random `fraction` of `train` held out (none for 0)."""
+    if fraction <= 0:
+        return train, []
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(round(fraction * len(train))))
+    return ([train[i] for i in sorted(order[n_val:])],
+            [train[i] for i in sorted(order[:n_val])])
+
+
+def datasets(cfg, train, val, test, length, augment_fn, microbatches, speakers=None):
+    """(training, training without augmentation, validation or None, test) datasets.
+
+    With `speakers` (the training speakers, for `speaker_adversary`), the labels of the
+    training and validation sets are `{"probabilities": digit, "speaker": index}`.
+    """
+    from tfdl.pipeline import waveform_dataset
+    from tfdl.train import steady_input
+
+    n = len(LABELS)
+
+    def ds(recs, training, with_speakers=False):
+        paths, labels = paths_and_labels(recs)
+        if with_speakers:  # one int label through the pipeline, split into two after it
+            labels = [d + n * speakers.index(r.speaker) for d, r in zip(labels, recs)]
+        out = waveform_dataset(paths, labels, sample_rate=SAMPLE_RATE, length=length,
+                               batch_size=cfg.batch_size, training=training, seed=cfg.seed,
+                               augment=augment_fn if training else None)
+        if with_speakers:
+            out = out.map(lambda x, y: (x, {"probabilities": y % n, "speaker": y // n}))
+        return steady_input(out) if training and microbatches > 1 else out
+
+    adversary = speakers is not None
+    return (ds(train, True, adversary), ds(train, False),
+            ds(val, False, adversary) if val else None, ds(test, False))

@@ -1,4 +1,4 @@
-"""Speech Commands-layout folders: find, index, label and split.
+"""Speech Commands-layout folders: find, index, label and split (no audio is read here).
 
 A folder holds one sub-folder per word (`yes/`, `zero/`, ...), an optional
 `_background_noise_/` with long noise recordings, and optional
@@ -127,6 +127,54 @@ def _read_list(path):
         return {line.strip().replace("\\", "/") for line in f if line.strip()}
 
 
+def check_split(wanted_words, validation_percentage, testing_percentage):
+    """Checks the words and hash-split shares of `index`; returns the words as a list.
+
+    Raises:
+        InputError: no word, a word twice, a reserved name (starting with "_"),
+            or percentages outside [0, 100) or summing to 100 or more; the
+            message names the `--config.FIELD` flag.
+    """
+    words = [str(w).strip() for w in wanted_words]
+    if not words or any(not w for w in words):
+        raise InputError(f"--config.wanted_words must list at least one word. Received: "
+                         f"--config.wanted_words={','.join(words)!r}")
+    dupes = sorted({w for w in words if words.count(w) > 1})
+    if dupes:
+        raise InputError(f"--config.wanted_words lists {', '.join(dupes)} more than once")
+    bad = [w for w in words if w.startswith("_")]
+    if bad:
+        raise InputError(f"--config.wanted_words cannot contain {bad[0]!r}: names starting "
+                         f"with '_' are reserved ({SILENCE_LABEL}, {UNKNOWN_LABEL}, "
+                         f"{BACKGROUND_NOISE_DIR})")
+    for name, value in (("validation_percentage", validation_percentage),
+                        ("testing_percentage", testing_percentage)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 100:
+            raise InputError(f"--config.{name} must be in [0, 100). Received: "
+                             f"--config.{name}={value!r}")
+    if validation_percentage + testing_percentage >= 100:
+        raise InputError(f"--config.validation_percentage + --config.testing_percentage must "
+                         f"be < 100. Received: {validation_percentage} + {testing_percentage}")
+    return words
+
+
+def _split_of(root, validation_percentage, testing_percentage):
+    """`fn(word, file name) -> split` (list files first, else the speaker hash) and the
+    words the list files mention."""
+    lists = {"validation": _read_list(root / "validation_list.txt"),
+             "testing": _read_list(root / "testing_list.txt")}
+    listed = {entry.split("/")[0] for entries in lists.values() if entries for entry in entries}
+
+    def split_of(word, name):
+        if word not in listed:
+            return which_set(name, validation_percentage, testing_percentage)
+        rel = f"{word}/{name}"
+        return ("validation" if rel in (lists["validation"] or ()) else
+                "testing" if rel in (lists["testing"] or ()) else "training")
+
+    return split_of, listed
+
+
 def index(root, wanted_words=DEFAULT_WANTED_WORDS, validation_percentage=10.0,
           testing_percentage=10.0):
     """Indexes a Speech Commands-layout folder into labelled, split clip lists.
@@ -142,31 +190,13 @@ def index(root, wanted_words=DEFAULT_WANTED_WORDS, validation_percentage=10.0,
 
     Raises:
         InputError: a missing folder, a wanted word without a folder, an empty
-            wanted-word folder, a folder with no word sub-folders, duplicate
-            wanted words, or bad percentages.
+            wanted-word folder, a folder with no word sub-folders, or bad words
+            or percentages (`check_split`).
     """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"keyword folder not found: {root}")
-    wanted_words = [str(w).strip() for w in wanted_words]
-    if not wanted_words or any(not w for w in wanted_words):
-        raise InputError(f"--wanted_words must list at least one word. Received: "
-                         f"{','.join(wanted_words)!r}")
-    dupes = sorted({w for w in wanted_words if wanted_words.count(w) > 1})
-    if dupes:
-        raise InputError(f"--wanted_words lists {', '.join(dupes)} more than once")
-    bad = [w for w in wanted_words if w.startswith("_")]
-    if bad:
-        raise InputError(f"--wanted_words cannot contain {bad[0]!r}: names starting with '_' "
-                         f"are reserved ({SILENCE_LABEL}, {UNKNOWN_LABEL}, "
-                         f"{BACKGROUND_NOISE_DIR})")
-    for name, value in (("validation_percentage", validation_percentage),
-                        ("testing_percentage", testing_percentage)):
-        if not 0 <= value < 100:
-            raise InputError(f"--{name} must be in [0, 100). Received: --{name}={value}")
-    if validation_percentage + testing_percentage >= 100:
-        raise InputError(f"--validation_percentage + --testing_percentage must be < 100. "
-                         f"Received: {validation_percentage} + {testing_percentage}")
+    wanted_words = check_split(wanted_words, validation_percentage, testing_percentage)
     words = _word_dirs(root)
     if not words:
         raise InputError(f"no word folders in {root} (expected one sub-folder of WAV clips per "
@@ -175,37 +205,27 @@ def index(root, wanted_words=DEFAULT_WANTED_WORDS, validation_percentage=10.0,
     missing = [w for w in wanted_words if w not in names]
     if missing:
         raise InputError(f"wanted word {missing[0]!r} has no folder {root / missing[0]} "
-                         f"(--wanted_words); folders found: {', '.join(sorted(names))}")
-
-    lists = {"validation": _read_list(root / "validation_list.txt"),
-             "testing": _read_list(root / "testing_list.txt")}
-    listed_words = {entry.split("/")[0] for entries in lists.values() if entries
-                    for entry in entries}
+                         f"(--config.wanted_words); folders found: {', '.join(sorted(names))}")
+    split_of, listed = _split_of(root, validation_percentage, testing_percentage)
     labels = labels_for(wanted_words)
     class_of = {w: i for i, w in enumerate(labels)}
     splits = {s: {"wanted": [], "unknown": []} for s in SPLITS}
     skipped = 0
-    split_source = {}
     for word_dir in words:
         files = sorted(p for p in word_dir.iterdir() if p.is_file() and not p.name.startswith("."))
         wavs = [p for p in files if p.suffix.lower() == ".wav"]
         skipped += len(files) - len(wavs)
         if not wavs and word_dir.name in class_of:
             raise InputError(f"wanted word folder has no .wav files: {word_dir}")
-        split_source[word_dir.name] = "lists" if word_dir.name in listed_words else "hash"
         for p in wavs:
-            rel = f"{word_dir.name}/{p.name}"
-            if word_dir.name in listed_words:
-                split = ("validation" if rel in (lists["validation"] or ()) else
-                         "testing" if rel in (lists["testing"] or ()) else "training")
-            else:
-                split = which_set(p.name, validation_percentage, testing_percentage)
+            part = splits[split_of(word_dir.name, p.name)]
             if word_dir.name in class_of:
-                splits[split]["wanted"].append((str(p), class_of[word_dir.name]))
+                part["wanted"].append((str(p), class_of[word_dir.name]))
             else:
-                splits[split]["unknown"].append(str(p))
+                part["unknown"].append(str(p))
     noise_dir = root / BACKGROUND_NOISE_DIR
     noise_files = (sorted(p for p in noise_dir.iterdir() if p.suffix.lower() == ".wav")
                    if noise_dir.is_dir() else [])
+    split_source = {w.name: "lists" if w.name in listed else "hash" for w in words}
     return Corpus(root=root, labels=labels, wanted_words=wanted_words, splits=splits,
                   noise_files=noise_files, skipped=skipped, split_source=split_source)

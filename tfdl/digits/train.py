@@ -1,0 +1,321 @@
+"""Spoken digits: train, evaluate, plot and export one run (or one per speaker for LOSO).
+
+`run(cfg, workdir, data_dir)` is what `python -m apps.digits` calls; it writes
+the workdir: config.json, history.json, training_curves.png,
+confusion_matrix.png, waveform_mfcc.png, TensorBoard logs, the best checkpoint,
+`export/` (SavedModel and model.tflite, taking raw 8 kHz waveforms of any
+length) and, last, metrics.json. With `split="loso"` each speaker's fold gets
+a `fold_<speaker>/` folder and the top metrics.json holds the mean.
+"""
+
+import dataclasses
+import os
+
+from tfdl import cli
+from tfdl.digits import adapt as adaptation
+from tfdl.digits import data
+from tfdl.digits.model import MODELS
+from tfdl.errors import InputError
+
+HPARAMS = ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer", "schedule",
+           "augment", "speed_change", "microbatches", "seed", "speaker_adaptation",
+           "speaker_adversary", "val_fraction")
+
+
+def effective_microbatches(cfg):
+    """`cfg.microbatches` where it pays: at most one per CPU core; 1 under a tf.distribute
+    strategy or with a GPU."""
+    import tensorflow as tf
+
+    if cfg.distribute != "none" or tf.config.list_physical_devices("GPU"):
+        return 1
+    return max(1, min(cfg.microbatches, os.cpu_count() or 1))
+
+
+def _members_history(histories):
+    """One history of an ensemble's members: `{member}:{key}` (`val_{member}:{key}` for
+    validation keys) per member, and the ensemble's training time and throughput (each
+    example passes through every member)."""
+    out = {}
+    for name, h in histories.items():
+        for k, v in h.items():
+            if isinstance(v, list):
+                out[f"val_{name}:{k[4:]}" if k.startswith("val_") else f"{name}:{k}"] = v
+    out["train_seconds"] = sum(h["train_seconds"] for h in histories.values())
+    out["steady_examples_per_sec"] = 1.0 / sum(1.0 / h["steady_examples_per_sec"]
+                                               for h in histories.values())
+    return out
+
+
+def _fit_members(cfg, model, sets, workdir, strategy, steps, speakers, examples, verbose):
+    """Trains each member network of `model` (itself, unless an ensemble) in turn.
+
+    Returns:
+        {member name: its `tfdl.train.fit` history}.
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfdl import train as training
+    from tfdl.digits.model import adapt, members, trainable_params
+
+    train_ds, train_plain, val_ds, _ = sets
+    adversary = speakers is not None
+    # Several steps per graph call (Keras' Python work per step paid once per call); one
+    # under a distribution strategy.
+    spe = 1 if tf.distribute.has_strategy() else training.STEPS_PER_EXECUTION
+    loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
+    if adversary:  # Keras names the digits' metric `probabilities_accuracy`
+        loss = {"probabilities": loss,
+                "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+        acc = {"probabilities": acc}
+    histories = {}
+    for net in members(model):
+        net_wd = workdir if net is model else workdir.sub(net.name)
+        if net is not model:
+            print(f"-- member {net.name}: {trainable_params(net):,} trainable parameters")
+        with strategy.scope():
+            # What trains: `net`, or `net` plus a speaker-adversarial head (sharing its layers).
+            trained = (adaptation.speaker_adversary(net, len(speakers), cfg.speaker_adversary)
+                       if adversary else net)
+        training.use_microbatches(trained, effective_microbatches(cfg))
+        adapt(net, train_plain)
+        with strategy.scope():
+            opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
+                                          decay_steps=steps * cfg.epochs)
+            trained.compile(optimizer=opt, loss=loss, metrics=acc, steps_per_execution=spe)
+        histories[net.name] = training.fit(
+            trained, train_ds, val_ds, workdir=net_wd, epochs=cfg.epochs,
+            batch_size=cfg.batch_size, patience=cfg.patience or None,
+            examples_per_epoch=examples, steps_per_epoch=cfg.steps_per_epoch or None,
+            monitor="val_probabilities_accuracy" if adversary else "val_accuracy",
+            verbose=verbose)
+        if adversary:  # the best checkpoint without the speaker head: it loads into `net`
+            net.save_weights(str(net_wd.checkpoint))
+    return histories
+
+
+def _served(cfg, model):
+    """What is evaluated and exported: `model`, or its test-time average over playback
+    speeds and time shifts."""
+    if not (cfg.test_speeds or cfg.test_shifts_ms):
+        return model
+    shifts = tuple(int(round(ms * data.SAMPLE_RATE / 1000)) for ms in cfg.test_shifts_ms)
+    return adaptation.tta_ensemble(model, cfg.test_speeds or (1.0,), shifts or (0,))
+
+
+def _evaluate(cfg, model, served, test, test_ds, length):
+    """The classification report of `served` on `test`, speaker-adapted where `cfg` says."""
+    import numpy as np
+
+    from tfdl import metrics
+
+    probs = served.predict(test_ds, verbose=0)
+    y_true = np.array([r.digit for r in test])
+    unadapted_accuracy = float(np.mean(probs.argmax(axis=-1) == y_true))
+    adapting = cfg.speaker_adaptation and cfg.split in ("speaker", "loso")
+    if adapting:
+        probs = adaptation.speaker_adapted_predictions(model, served, test, probs,
+                                                       cfg.batch_size, length)
+    y_pred = probs.argmax(axis=-1)
+    report = metrics.classification_report(y_true, y_pred, data.LABELS)
+    if adapting:
+        report["unadapted_accuracy"] = unadapted_accuracy
+        report["speaker_adaptation"] = adaptation.ADAPTATION_NOTE
+    report["misclassified"] = [{"file": r.path.name, "predicted": int(p)}
+                               for r, p in zip(test, y_pred) if p != r.digit]
+    return report
+
+
+def _figures(cfg, report, history, test, workdir):
+    from tfdl import audio, features, plots
+    from tfdl import train as training
+
+    plots.training_curves(history, workdir.path("training_curves.png"),
+                          title=f"{cfg.model} ({cfg.split})")
+    cm_png = plots.confusion_matrix(
+        report["confusion_matrix"], data.LABELS, workdir.path("confusion_matrix.png"),
+        title=f"{cfg.model}: test accuracy {report['accuracy']:.2%}")
+    training.log_image(workdir, "confusion_matrix", cm_png)
+    wave, _ = audio.read_audio(test[0].path)
+    plots.waveform_and_features(wave, data.SAMPLE_RATE,
+                                features.mfcc(wave, data.SAMPLE_RATE).numpy(),
+                                workdir.path("waveform_mfcc.png"),
+                                title=f"{test[0].path.name} (digit {test[0].digit})")
+
+
+def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, verbose="auto"):
+    """Trains `cfg.model` on `train`, evaluates on `test`, writes the workdir.
+
+    Args:
+        cfg: a validated `Config`.
+        train, test: lists of `tfdl.digits.data.Recording`.
+        workdir: a `tfdl.workdir.Workdir`.
+        strategy: a tf.distribute strategy (default: none).
+        plots: write PNG figures and TensorBoard images.
+        verbose: Keras' `fit` verbosity.
+
+    Returns:
+        The metrics dict (also written to `metrics.json`, last).
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfdl import export
+    from tfdl import train as training
+    from tfdl.digits.model import members, trainable_params
+
+    keras.utils.set_random_seed(cfg.seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    train, val = data.holdout(train, cfg.val_fraction, cfg.seed)
+    speakers = sorted({r.speaker for r in train})
+    adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
+    with strategy.scope():
+        model = MODELS.build(cfg.model)
+    length = model.get_layer("pad_or_trim").length
+    augment_fn, augment_desc = data.make_augment(cfg)
+    microbatches = effective_microbatches(cfg)
+    sets = data.datasets(cfg, train, val, test, length, augment_fn, microbatches,
+                         speakers if adversary else None)
+    steps = -(-len(train) // cfg.batch_size)
+    if cfg.steps_per_epoch:
+        steps = min(steps, cfg.steps_per_epoch)
+    adversary_desc = (f"; speaker-adversarial head over {len(speakers)} speakers (gradient "
+                      f"reversal x{cfg.speaker_adversary:g})" if adversary else "")
+    print(f"{cfg.model}: {trainable_params(model):,} trainable parameters; "
+          f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
+          f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary_desc}")
+    histories = _fit_members(cfg, model, sets, workdir, strategy, steps,
+                             speakers if adversary else None, len(train), verbose)
+    nets = members(model)
+    history = histories[model.name] if len(nets) == 1 else _members_history(histories)
+    if len(nets) > 1:
+        model.save_weights(str(workdir.checkpoint))
+        workdir.write_json("history.json", history)
+    served = _served(cfg, model)
+    report = _evaluate(cfg, model, served, test, sets[3], length)
+    report.update(model=cfg.model, split=cfg.split,
+                  examples_per_sec=history["steady_examples_per_sec"],
+                  train_seconds=history["train_seconds"],
+                  epochs_run=max(len(h.get("loss", [])) for h in histories.values()),
+                  trainable_params=trainable_params(model),
+                  test_speeds=list(cfg.test_speeds), test_shifts_ms=list(cfg.test_shifts_ms),
+                  speaker_adversary=cfg.speaker_adversary if adversary else 0.0)
+    if len(nets) > 1:
+        report["members"] = {net.name: {"trainable_params": trainable_params(net),
+                                        "train_seconds": histories[net.name]["train_seconds"]}
+                             for net in nets}
+    if plots:
+        _figures(cfg, report, history, test, workdir)
+    training.log_hparams(workdir, {k: v for k, v in dataclasses.asdict(cfg).items()
+                                   if k in HPARAMS}, {"test_accuracy": report["accuracy"]})
+    if cfg.export:
+        report.update(export.ship_classifier(
+            served, workdir.export, data.LABELS, clip_samples=data.SAMPLE_RATE,
+            metadata={"task": "digits", "sample_rate": data.SAMPLE_RATE, "model": cfg.model}))
+    workdir.write_json("metrics.json", report)
+    return report
+
+
+def _run_loso(cfg, folds, wd, strategy, verbose):
+    """Every leave-one-speaker-out fold in `fold_<speaker>/`; the mean report."""
+    import numpy as np
+
+    from tfdl import plots
+
+    results = {}
+    for speaker, tr, te in folds:
+        print(f"\n== fold: test speaker {speaker} ==")
+        fold_cfg = dataclasses.replace(cfg, export=False)
+        fold_wd = wd.sub(f"fold_{speaker}")
+        fold_wd.write_json("config.json", fold_cfg)
+        results[speaker] = train_and_evaluate(fold_cfg, tr, te, fold_wd, strategy,
+                                              verbose=verbose)
+    accs = {s: r["accuracy"] for s, r in results.items()}
+    cm = np.sum([r["confusion_matrix"] for r in results.values()], axis=0)
+    plots.confusion_matrix(cm, data.LABELS, wd.path("confusion_matrix.png"),
+                           title=f"{cfg.model}: leave-one-speaker-out")
+    report = {"model": cfg.model, "split": "loso", "fold_accuracy": accs,
+              "mean_accuracy": float(np.mean(list(accs.values()))),
+              "accuracy": float(np.trace(cm) / cm.sum()),
+              "confusion_matrix": cm.tolist(), "labels": list(data.LABELS)}
+    unadapted = {s: r["unadapted_accuracy"] for s, r in results.items()
+                 if "unadapted_accuracy" in r}
+    if unadapted:
+        report["speaker_adaptation"] = adaptation.ADAPTATION_NOTE
+        report["unadapted_fold_accuracy"] = unadapted
+        report["unadapted_mean_accuracy"] = float(np.mean(list(unadapted.values())))
+    wd.write_json("metrics.json", report)
+    return report
+
+
+def _summary_rows(cfg, report, wd):
+    if cfg.split != "loso":
+        rows = [("model", cfg.model), ("split", cfg.split),
+                ("test accuracy", f"{report['accuracy']:.2%} ({report['num_examples']} "
+                                  f"recordings)"),
+                ("examples/sec", f"{report['examples_per_sec']:.0f} (training)")]
+        if "unadapted_accuracy" in report:
+            rows.insert(3, ("without speaker adaptation", f"{report['unadapted_accuracy']:.2%}"))
+    else:
+        unadapted = report.get("unadapted_fold_accuracy", {})
+        rows = [("model", cfg.model), ("split", "leave-one-speaker-out")]
+        rows += [(f"  {s}", f"{a:.2%}" + (f" (unadapted {unadapted[s]:.2%})"
+                                         if s in unadapted else ""))
+                 for s, a in report["fold_accuracy"].items()]
+        rows += [("mean accuracy", f"{report['mean_accuracy']:.2%}")]
+        if unadapted:
+            rows += [("without speaker adaptation", f"{report['unadapted_mean_accuracy']:.2%}")]
+    rows += [("workdir", str(wd.root)), ("metrics", str(wd.root / "metrics.json"))]
+    if cfg.split != "loso" and cfg.export:
+        rows += [("SavedModel", str(wd.export)), ("TFLite", report["tflite"]),
+                 ("predict", f"python -m apps.digits predict --export_dir={wd.export} FILE.wav")]
+    one_log = cfg.split != "loso" and "members" not in report  # else logs in sub-folders
+    rows.append(("TensorBoard", f"tensorboard --logdir {wd.tensorboard if one_log else wd.root}"))
+    return rows
+
+
+def run(cfg, workdir="runs/digits", data_dir=None, verbose="auto", restart=False):
+    """Runs `cfg` (one split, or all leave-one-speaker-out folds) and prints a summary.
+
+    Args:
+        cfg: a `Config` (validated here).
+        workdir: the run's folder.
+        data_dir: the FSDD folder (None: `$TFDL_DATA_DIR`, the Keras cache, download).
+        verbose: Keras' `fit` verbosity (2: one line per epoch, for logs).
+        restart: start over if `workdir` holds the unfinished run of another config.
+
+    Returns:
+        The metrics dict written to `<workdir>/metrics.json`.
+    """
+    cfg.validate()
+    microbatches = effective_microbatches(cfg)
+    if microbatches > 1:
+        from tfdl.train import cpu_threads
+
+        cpu_threads(microbatches=microbatches)  # before TensorFlow starts
+    recordings = data.load(data_dir)
+    data.check_wavs(recordings)
+    if cfg.split == "loso":
+        folds = data.loso_folds(recordings)
+    else:
+        train, test = data.split(recordings, cfg.split, cfg.test_speakers, cfg.test_fraction,
+                                 cfg.seed)
+
+    import tensorflow as tf
+
+    from tfdl import distribute
+    from tfdl.workdir import Workdir
+
+    strategy = distribute.get_strategy(cfg.distribute)
+    wd = Workdir(workdir)
+    wd.write_config(cfg, restart)
+    try:
+        if cfg.split == "loso":
+            report = _run_loso(cfg, folds, wd, strategy, verbose)
+        else:
+            report = train_and_evaluate(cfg, train, test, wd, strategy, verbose=verbose)
+    except tf.errors.InvalidArgumentError as e:
+        raise InputError(f"could not read the audio: {e.message.splitlines()[0]}") from None
+    cli.summary("spoken digits: done", _summary_rows(cfg, report, wd))
+    return report
