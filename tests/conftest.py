@@ -270,7 +270,7 @@ def mini_vision(mini_root):
     Only the 10k-test IDX pair, as in ../shared/data (the loader splits it
     stratified: 480 train / 120 test); 60 images per class.
     """
-    from tfdl.datasets import idx
+    from tfdl.vision import idx
 
     for name, seed in (("mnist", 0), ("notmnist", 1)):
         x, y = _glyphs(MINI_VISION_PER_CLASS, seed, transpose=name == "notmnist")

@@ -1,5 +1,5 @@
-"""Smoke runs of the four vision apps (tiny sizes, on conftest's synthetic `mini_vision` IDX
-files) and their bad-input paths."""
+"""Smoke runs of the four vision apps (tiny sizes, on synthetic `mini_vision` IDX files), their
+named configs, command lines and bad-input paths."""
 
 import json
 import os
@@ -9,19 +9,40 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from absl import flags
 
-from apps import backprop, mnist, notmnist, optimization
+from conftest import MINI_VISION_PER_CLASS, _glyphs, load_app, parse_app
 from tfdl import export
-from tfdl.datasets import idx, vision as vision_data
 from tfdl.errors import InputError
+from tfdl.vision import data as vision_data
+from tfdl.vision import idx
+from tfdl.vision.configs import APPS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_app(module, workdir, data_dir, *args):
-    module.FLAGS.unparse_flags()
-    module.FLAGS(["prog", f"--workdir={workdir}", f"--data_dir={data_dir}", *args])
-    module.main(["prog"])
+@pytest.fixture(scope="module")
+def mini_vision(tmp_path_factory):
+    """A data root holding `mnist/` and `notmnist/`: 600 synthetic 28x28 images each.
+
+    conftest's fixture of the same name, written with `tfdl.vision.idx` (conftest
+    still imports the module from its old place, `tfdl.datasets.idx`).
+    """
+    root = tmp_path_factory.mktemp("mini_vision")
+    for name, seed in (("mnist", 0), ("notmnist", 1)):
+        x, y = _glyphs(MINI_VISION_PER_CLASS, seed, transpose=name == "notmnist")
+        idx.write_idx(root / name / "t10k-images-idx3-ubyte.gz", x)
+        idx.write_idx(root / name / "t10k-labels-idx1-ubyte.gz", y)
+    return root
+
+
+def run_app(name, workdir, data_dir, *args):
+    """`python -m apps.<name> --workdir=... --data_dir=... ARGS` in this process."""
+    try:
+        module = parse_app(name, f"--workdir={workdir}", f"--data_dir={data_dir}", *args)
+        module.main([name, *[a for a in args if not a.startswith("-")]])
+    finally:
+        flags.FLAGS.unparse_flags()
     return json.loads((Path(workdir) / "metrics.json").read_text())
 
 
@@ -31,9 +52,9 @@ def _files(workdir):
 
 def test_mnist_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "mnist"
-    m = run_app(mnist, wd, mini_vision, "--train_size=300", "--test_size=100", "--depth=2",
-                "--width=16", "--epochs=1", "--steps_per_epoch=2", "--batch_size=32",
-                "--embed_samples=60", "--notsne")
+    m = run_app("mnist", wd, mini_vision, "--config.train_size=300", "--config.test_size=100",
+                "--config.depth=2", "--config.width=16", "--config.epochs=1",
+                "--config.steps_per_epoch=2", "--config.batch_size=32", "--config.tsne=false")
     assert {"config.json", "history.json", "metrics.json", "training_curves.png",
             "confusion_matrix.png", "top_output.png", "top_hidden.png", "pca.png",
             "tensorboard", "export"} <= _files(wd)
@@ -51,9 +72,9 @@ def test_mnist_app_smoke(tmp_path, mini_vision):
 
 def test_notmnist_app_smoke_ensemble(tmp_path, mini_vision):
     wd = tmp_path / "notmnist"
-    m = run_app(notmnist, wd, mini_vision, "--train_size=200", "--test_size=100", "--ensemble=2",
-                "--filters=4", "--dense=8", "--epochs=1", "--steps_per_epoch=2",
-                "--batch_size=32")
+    m = run_app("notmnist", wd, mini_vision, "--config.train_size=200", "--config.test_size=100",
+                "--config.ensemble=2", "--config.filters=4", "--config.dense=8",
+                "--config.epochs=1", "--config.steps_per_epoch=2", "--config.batch_size=32")
     assert {"config.json", "history.json", "metrics.json", "training_curves.png",
             "confusion_matrix.png", "top_output.png", "export", "member_1",
             "member_2"} <= _files(wd)
@@ -61,14 +82,15 @@ def test_notmnist_app_smoke_ensemble(tmp_path, mini_vision):
     loaded = export.load(wd / "export")
     out = loaded.serve(np.zeros((2, 28, 28), np.float32))
     assert out["label"].numpy()[0].decode() in "ABCDEFGHIJ"
+    assert json.loads((wd / "config.json").read_text())["filters"] == [4]
 
 
 def test_optimization_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "opt"
-    # --study=optimization runs in test_vision.py's trend test; here the dropout half.
-    m = run_app(optimization, wd, mini_vision, "--study=dropout", "--train_size=200",
-                "--test_size=50", "--depth=2", "--dropout_width=8", "--dropout_epochs=2",
-                "--batch_size=100")
+    # The optimisation study runs in test_vision_models.py's trend test; here the dropout one.
+    m = run_app("optimization", wd, mini_vision, "--config=dropout", "--config.train_size=200",
+                "--config.test_size=50", "--config.depth=2", "--config.dropout_width=8",
+                "--config.epochs=2", "--config.batch_size=100")
     assert {"dropout_loss.png", "dropout_accuracy.png", "history.json", "tensorboard"} \
         <= _files(wd)
     assert len(m["dropout_final"]) == 4 and "final_training_loss" not in m
@@ -78,8 +100,8 @@ def test_optimization_app_smoke(tmp_path, mini_vision):
 
 def test_backprop_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "bp"
-    m = run_app(backprop, wd, mini_vision, "--train_size=200", "--test_size=50", "--epochs=2",
-                "--batch_size=50", "--learning_rate=0.1", "--grad_check_examples=8")
+    m = run_app("backprop", wd, mini_vision, "--config.train_size=200", "--config.test_size=50",
+                "--config.epochs=2", "--config.batch_size=50", "--config.learning_rate=0.1")
     assert {"backprop_sgd.png", "backprop_rmsprop.png", "backprop_accuracy.png",
             "numpy_weights.npz", "history.json", "tensorboard"} <= _files(wd)
     assert m["gradient_check_max_relative_error"] < 1e-6
@@ -87,12 +109,98 @@ def test_backprop_app_smoke(tmp_path, mini_vision):
 
 
 def test_bad_flags_raise_input_error(tmp_path, mini_vision):
-    with pytest.raises(InputError, match="--epochs must be positive"):
-        run_app(mnist, tmp_path / "a", mini_vision, "--epochs=0")
+    with pytest.raises(InputError, match="--config.epochs must be a positive integer"):
+        run_app("mnist", tmp_path / "a", mini_vision, "--config.epochs=0")
     with pytest.raises(InputError, match="--data_dir does not exist"):
-        run_app(notmnist, tmp_path / "b", tmp_path / "nowhere")
-    with pytest.raises(InputError, match="--filters must be a comma-separated list"):
-        run_app(notmnist, tmp_path / "c", mini_vision, "--filters=a,b")
+        run_app("notmnist", tmp_path / "b", tmp_path / "nowhere")
+    with pytest.raises(InputError, match="--config.filters must be a comma-separated list"):
+        run_app("notmnist", tmp_path / "c", mini_vision, "--config.filters=a,b")
+    with pytest.raises(InputError, match="takes no arguments"):
+        run_app("backprop", tmp_path / "d", mini_vision, "extra")
+    assert not any((tmp_path / d / "metrics.json").exists() for d in "abcd")
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_every_named_config_is_valid(name):
+    from tfdl.vision import mnist, notmnist
+
+    configs = APPS[name]
+    assert {"default", "best"} <= set(configs.names())
+    for n in configs.names():
+        assert len(configs.describe(n)) <= 55, n  # one --help line each
+        cfg = configs.get(n).validate()
+        if name == "mnist":
+            assert mnist.build_model(cfg).name == "mlp"
+        if name == "notmnist":
+            assert notmnist.build_member(cfg).name == "cnn_1"
+
+
+def test_config_flags_are_the_named_config_plus_overrides():
+    from tfdl import cli
+
+    load_app("notmnist")
+    assert "model" not in flags.FLAGS  # one model per app: --config picks the recipe
+    for args, (ensemble, epochs, filters) in [
+            ([], (5, 20, (16, 32))),  # default
+            (["--config=cnn"], (1, 20, (16, 32))),
+            (["--config.epochs=3", "--config=ensemble3"], (3, 3, (16, 32))),
+            (["--config=best", "--config.filters=8,8,8"], (5, 20, (8, 8, 8)))]:
+        flags.FLAGS.unparse_flags()
+        cli.parse_flags(["notmnist", *args])
+        cfg = cli.config()
+        assert (cfg.ensemble, cfg.epochs, tuple(cfg.filters)) == (ensemble, epochs, filters), args
+    flags.FLAGS.unparse_flags()
+    load_app("optimization")
+    for args, (study, epochs) in [([], ("both", 5)), (["--config=best"], ("both", 20)),
+                                  (["--config=dropout", "--config.epochs=2"], ("dropout", 2))]:
+        flags.FLAGS.unparse_flags()
+        cli.parse_flags(["optimization", *args])
+        assert (cli.config().study, cli.config().epochs) == (study, epochs), args
+    flags.FLAGS.unparse_flags()
+    assert APPS["notmnist"].get("cnn").epochs == 20  # the registry's recipes are never edited
+
+
+def _cli(app_name, *args):
+    env = {**os.environ, "TFDL_NO_DOWNLOAD": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the app itself must silence TensorFlow
+    return subprocess.run([sys.executable, "-m", f"apps.{app_name}", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_help_lists_every_named_config_on_one_line(name):
+    r = _cli(name, "--help")
+    assert r.returncode == 0 and not r.stderr
+    lines = r.stdout.splitlines()
+    for n in APPS[name].names():
+        row = [ln for ln in lines if ln.split()[:1] == [n]]
+        assert len(row) == 1 and APPS[name].describe(n) in row[0], (name, n)
+
+
+def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
+    for app_name, args, message in [
+            ("mnist", ["--config.epochs=0"], "error: --config.epochs must be a positive integer. "
+                                             "Received: --config.epochs=0"),
+            ("mnist", ["--config=nope"],
+             "unknown mnist config 'nope'; choose one of default, best"),
+            ("notmnist", ["--config.nope=1"], "--config.nope: the notmnist config has no field"),
+            ("optimization", ["--config.study=all"], "--config.study must be one of optimization"),
+            ("backprop", ["--config.epochs=x"], "--config.epochs=x: invalid literal for int()")]:
+        r = _cli(app_name, *args, f"--workdir={tmp_path / 'wd'}")
+        assert r.returncode == 2, (app_name, args, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+        assert "Traceback" not in r.stderr and "oneDNN" not in r.stderr
+    assert not (tmp_path / "wd" / "metrics.json").exists()
+
+
+def test_cli_model_flag_of_an_app_without_models_is_one_line_error(tmp_path):
+    """The vision apps have no --model (one model each): giving it is a bad flag, not a crash."""
+    r = _cli("backprop", "--model=reference", f"--workdir={tmp_path / 'wd'}")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "model" in lines[0], lines
+    assert not (tmp_path / "wd").exists()
 
 
 def test_cli_bad_idx_file_is_one_line_error(tmp_path):
@@ -102,10 +210,7 @@ def test_cli_bad_idx_file_is_one_line_error(tmp_path):
     bad = folder / "t10k-images-idx3-ubyte.gz"
     idx.write_idx(bad, np.zeros((10, 28, 28), np.uint8))
     bad.write_bytes(bad.read_bytes()[:-30])
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "apps.mnist", f"--data_dir={tmp_path}",
-                        f"--workdir={tmp_path / 'run'}"], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = _cli("mnist", f"--data_dir={tmp_path}", f"--workdir={tmp_path / 'run'}")
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and str(bad) in last

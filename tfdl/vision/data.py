@@ -1,4 +1,4 @@
-"""MNIST and notMNIST: find the IDX files, read them, split them.
+"""MNIST and notMNIST: find the IDX files, read them, split them, feed them.
 
 A dataset folder (found by `tfdl.data.find_dataset`: `--data_dir`, then
 `$TFDL_DATA_DIR/<name>`, then `~/.keras/datasets/<name>`) may hold
@@ -12,6 +12,7 @@ A dataset folder (found by `tfdl.data.find_dataset`: `--data_dir`, then
 For MNIST with no folder anywhere and downloads allowed (`TFDL_NO_DOWNLOAD`
 unset), `keras.datasets.mnist` supplies the full 60k/10k sets.
 Images are uint8 [n, 28, 28] (raw pixel values); labels int64 [n].
+`load_run` is what the apps call: the dataset, cut to a config's sizes.
 """
 
 import dataclasses
@@ -21,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from tfdl.data import find_dataset
-from tfdl.datasets.idx import read_images_labels
 from tfdl.errors import InputError
+from tfdl.vision.idx import read_images_labels
 
 LABELS = {
     "mnist": [str(d) for d in range(10)],
@@ -160,3 +161,35 @@ def load(name, data_dir=None, test_fraction=0.2, seed=0) -> VisionData:
         return VisionData(xtr, ytr.astype(np.int64), xte, yte.astype(np.int64),
                           LABELS["mnist"], "keras.datasets.mnist: official 60k/10k")
     return load_folder(folder, name, test_fraction, seed)
+
+
+def load_run(cfg, name, data_dir=None):
+    """`name`'s train/test splits as a run's config asks (`test_fraction`, `train_size`,
+    `test_size`, `seed`: a `tfdl.vision.config.DataConfig`); prints where they came from."""
+    data = load(name, data_dir, cfg.test_fraction, cfg.seed)
+    data = data.subset(cfg.train_size or None, cfg.test_size or None, cfg.seed)
+    print(f"data: {data.source}; train {len(data.y_train)}, test {len(data.y_test)}")
+    return data
+
+
+def train_val(data, val_fraction, seed):
+    """((x, y) train, (x, y) validation): a stratified `val_fraction` of the training split."""
+    tr, va = stratified_split(data.y_train, val_fraction, seed)
+    return (data.x_train[tr], data.y_train[tr]), (data.x_train[va], data.y_train[va])
+
+
+def datasets(train_xy, val_xy, batch_size, seed):
+    """Batched tf.data pipelines of raw float32 pixels: (shuffled train, validation)."""
+    import tensorflow as tf
+
+    (x, y), (xv, yv) = train_xy, val_xy
+    tds = (tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
+           .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+           .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    vds = tf.data.Dataset.from_tensor_slices((xv.astype(np.float32), yv)).batch(512)
+    return tds, vds
+
+
+def flat(x):
+    """Images [n, 28, 28] as float rows [n, 784] in 0..1 (the NumPy MLP's input)."""
+    return np.asarray(x, np.float32).reshape(len(x), -1) / 255.0

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfdl.numpy_mlp import NumpyMLP, cross_entropy, gradient_check, sigmoid, softmax
+from tfdl.vision.numpy_mlp import NumpyMLP, cross_entropy, gradient_check, sigmoid, softmax
 
 
 def _data(n=64, seed=0):
@@ -67,7 +67,7 @@ def test_matches_keras_forward_and_sgd_curve():
     twin = net.keras_twin()
     np.testing.assert_allclose(twin.predict(x[:8].astype(np.float32), verbose=0),
                                net.predict(x[:8]), atol=1e-5)
-    from tfdl.studies import backprop_comparison
+    from tfdl.vision.backprop import backprop_comparison
 
     res = backprop_comparison(x, y, xt, yt, epochs=3, batch_size=20, learning_rate=0.1,
                               init_seed=4)

@@ -1,4 +1,4 @@
-"""Image classifiers for 28x28 grey images (MNIST, notMNIST).
+"""Image classifiers for 28x28 grey images (MNIST, notMNIST): the `MODELS` registry.
 
 Every model takes raw pixel values, float32 [batch, 28, 28] in 0..255, and
 rescales inside (so the SavedModel takes raw pixels). Random augmentation
@@ -15,7 +15,7 @@ from tfdl.models.registry import Registry
 
 MODELS = Registry("vision")
 
-# Initialiser names used by the apps and studies.
+# Initialiser and activation names of the configs and the studies.
 INITIALIZERS = ("normal", "xavier", "he")
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu")
 
@@ -86,7 +86,8 @@ def mlp(num_classes=10, depth=5, width=1024, activation="relu", initializer="he"
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"dropout_{depth}")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities",
-                                 kernel_initializer=make_initializer(initializer, _offset(seed, depth)),
+                                 kernel_initializer=make_initializer(initializer,
+                                                                     _offset(seed, depth)),
                                  kernel_regularizer=reg)(x)
     return keras.Model(inputs, outputs, name=model_name)
 
@@ -122,8 +123,9 @@ def cnn(num_classes=10, filters=(16, 32), dense=256, dropout=0.4, conv_dropout=0
     k = 0
     for b, f in enumerate(filters):
         for j in range(2):
-            x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, kernel_initializer=init(k),
-                                    kernel_regularizer=reg, name=f"conv{b + 1}_{j + 1}")(x)
+            x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False,
+                                    kernel_initializer=init(k), kernel_regularizer=reg,
+                                    name=f"conv{b + 1}_{j + 1}")(x)
             x = BatchNormalization(name=f"bn{b + 1}_{j + 1}")(x)
             x = keras.layers.ReLU()(x)
             k += 1
@@ -163,7 +165,7 @@ def hidden_activations(model, names=None):
         (feature model, names).
     """
     if names is None:
-        names = [l.name for l in model.layers if l.name.startswith("hidden_")]
+        names = [layer.name for layer in model.layers if layer.name.startswith("hidden_")]
         names.append(model.layers[-1].name)
     outs = [model.get_layer(n).output for n in names]
     return keras.Model(model.inputs, outs), names

@@ -1,13 +1,14 @@
-"""Vision models, figures and the optimisation-trend oracle."""
+"""Vision models, figures, config checks and the optimisation-trend oracle."""
 
 import numpy as np
 import pytest
 
-from tfdl import studies, visualize
-from tfdl.datasets import vision as vision_data
 from tfdl.errors import InputError
-from tfdl.models import vision as vision_models
-from tfdl.models.vision import MODELS
+from tfdl.vision import model as vision_models
+from tfdl.vision import studies, visualize
+from tfdl.vision.config import BackpropConfig, MNISTConfig, NotMNISTConfig, OptimizationConfig
+from tfdl.vision.configs import OPTIMIZATION
+from tfdl.vision.model import MODELS
 
 
 def test_registry_and_golden_param_counts():
@@ -92,18 +93,18 @@ def test_embeddings_and_figures(tmp_path):
 
 
 def test_config_validation_names_the_flag():
-    with pytest.raises(InputError, match="--epochs must be positive"):
-        studies.MNISTConfig(epochs=0).validate()
-    with pytest.raises(InputError, match="--dropout must be in"):
-        studies.MNISTConfig(dropout=1.0).validate()
-    with pytest.raises(InputError, match="--test_fraction"):
-        studies.NotMNISTConfig(test_fraction=0).validate()
-    with pytest.raises(InputError, match="--filters"):
-        studies.NotMNISTConfig(filters=(0,)).validate()
-    with pytest.raises(InputError, match="--study"):
-        studies.OptimizationConfig(study="all").validate()
-    with pytest.raises(InputError, match="--train_size"):
-        studies.BackpropConfig(train_size=-1).validate()
+    with pytest.raises(InputError, match="--config.epochs must be a positive integer"):
+        MNISTConfig(epochs=0).validate()
+    with pytest.raises(InputError, match=r"--config.dropout must be in \[0, 1\)"):
+        MNISTConfig(dropout=1.0).validate()
+    with pytest.raises(InputError, match="--config.test_fraction"):
+        NotMNISTConfig(test_fraction=0).validate()
+    with pytest.raises(InputError, match="--config.filters"):
+        NotMNISTConfig(filters=(0,)).validate()
+    with pytest.raises(InputError, match="--config.study"):
+        OptimizationConfig(study="all").validate()
+    with pytest.raises(InputError, match="--config.train_size"):
+        BackpropConfig(train_size=-1).validate()
 
 
 @pytest.mark.dataset("mnist")
@@ -114,10 +115,9 @@ def test_optimization_trends_on_short_runs(tmp_path, data_root):
     SGD (lr 1.0) stays at chance (ln 10 = 2.303); ReLU + He with Adam ends
     lowest of all ten runs.
     """
-    cfg = studies.OptimizationConfig(data_dir=str(data_root), study="optimization",
-                                     train_size=2000, test_size=10, width=128, epochs=3,
-                                     batch_size=64)
-    m = studies.run_optimization(cfg, tmp_path)
+    cfg = OPTIMIZATION.get("optimization")
+    cfg.train_size, cfg.test_size, cfg.width, cfg.epochs, cfg.batch_size = 2000, 10, 128, 3, 64
+    m = studies.run(cfg, tmp_path, str(data_root))
     final = {(o, s): (v if v is not None else np.inf)
              for o, runs in m["final_training_loss"].items() for s, v in runs.items()}
     assert len(final) == 10

@@ -75,7 +75,6 @@ class NumpyMLP:
             self.weights.append(rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype))
             self.biases.append(np.zeros(n_out, dtype))
 
-    # -- forward / backward ---------------------------------------------------
     def forward(self, x):
         """All layer outputs: [x, h1, ..., probabilities]."""
         a = [np.asarray(x, self.dtype)]
@@ -144,7 +143,6 @@ class NumpyMLP:
     def accuracy(self, x, y):
         return float(np.mean(self.predict(x).argmax(axis=1) == np.asarray(y)))
 
-    # -- parameters ----------------------------------------------------------
     def get_weights(self):
         """Keras order: [W1, b1, W2, b2, ...] (copies)."""
         out = []

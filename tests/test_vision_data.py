@@ -1,12 +1,14 @@
-"""IDX reader/writer and the MNIST/notMNIST loader: round trips, bad files, splits."""
+"""IDX reader/writer and the MNIST/notMNIST loader: round trips, bad files, splits, pipelines."""
 
 import gzip
 
 import numpy as np
 import pytest
 
-from tfdl.datasets import idx, vision
 from tfdl.errors import InputError
+from tfdl.vision import data as vision
+from tfdl.vision import idx
+from tfdl.vision.config import MNISTConfig
 
 
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
@@ -100,6 +102,21 @@ def test_single_pair_is_split_stratified_and_seeded(tmp_path):
     sub = a.subset(50, 20, seed=0)
     assert len(sub.y_train) == 50 and len(sub.y_test) == 20
     assert np.bincount(sub.y_train).tolist() == [5] * 10
+
+
+def test_load_run_train_val_and_datasets(tmp_path):
+    """What a run sees: the config's sizes, a stratified validation share, raw float pixels."""
+    _write_pair(tmp_path / "mnist", "t10k", 200)
+    cfg = MNISTConfig(train_size=100, test_size=20, seed=1)
+    d = vision.load_run(cfg, "mnist", tmp_path)
+    assert (len(d.y_train), len(d.y_test)) == (100, 20) and "subset 100/20" in d.source
+    (x, y), (xv, yv) = vision.train_val(d, 0.1, seed=0)
+    assert len(y) == 90 and np.bincount(yv).tolist() == [1] * 10
+    tds, vds = vision.datasets((x, y), (xv, yv), batch_size=32, seed=0)
+    xb, yb = next(iter(tds))
+    assert xb.shape == (32, 28, 28) and xb.dtype.name == "float32" and float(xb.numpy().max()) > 1
+    assert sum(len(b[1]) for b in vds) == 10
+    assert vision.flat(d.x_test).shape == (20, 784) and vision.flat(d.x_test).max() <= 1
 
 
 def test_train_and_test_pairs_used_as_given(tmp_path):
