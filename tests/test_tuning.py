@@ -143,13 +143,12 @@ def test_existing_search_is_not_touched_without_resume(tmp_path):
         search._check_project(cfg, "single")
 
 
-def test_every_app_with_a_model_registry_has_a_hypermodel():
+def test_every_searchable_task_has_a_hypermodel():
     import importlib.util
 
     for app in ("digits", "keywords", "phonemes"):
-        if (importlib.util.find_spec(f"tfdl.models.{app}") is not None
-                or importlib.util.find_spec(f"tfdl.{app}.model") is not None):
-            assert app in APPS.names()
+        assert importlib.util.find_spec(f"tfdl.{app}.model") is not None
+        assert app in APPS.names()
 
 
 @pytest.mark.slow

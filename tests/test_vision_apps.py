@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import MINI_VISION_PER_CLASS, _glyphs, load_app, parse_app
+from conftest import load_app, parse_app
 from tfdl import export
 from tfdl.errors import InputError
 from tfdl.vision import data as vision_data
@@ -19,21 +19,6 @@ from tfdl.vision import idx
 from tfdl.vision.configs import APPS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def mini_vision(tmp_path_factory):
-    """A data root holding `mnist/` and `notmnist/`: 600 synthetic 28x28 images each.
-
-    conftest's fixture of the same name, written with `tfdl.vision.idx` (conftest
-    still imports the module from its old place, `tfdl.datasets.idx`).
-    """
-    root = tmp_path_factory.mktemp("mini_vision")
-    for name, seed in (("mnist", 0), ("notmnist", 1)):
-        x, y = _glyphs(MINI_VISION_PER_CLASS, seed, transpose=name == "notmnist")
-        idx.write_idx(root / name / "t10k-images-idx3-ubyte.gz", x)
-        idx.write_idx(root / name / "t10k-labels-idx1-ubyte.gz", y)
-    return root
 
 
 def run_app(name, workdir, data_dir, *args):

@@ -2,7 +2,7 @@
 
 No model is defined here: `build(hp)` picks tunable keyword arguments (depth,
 filters/width, kernel size, dropout, batch norm on/off, activation) and calls
-the app's registry builder (`tfdl.models.<app>.MODELS.build`), then compiles it
+the task's registry builder (`tfdl.<task>.model.MODELS.build`), then compiles it
 with a tunable optimiser and learning rate (`tfdl.train.make_optimizer`).
 
 Each HyperModel also knows its app's data (`load_data`: the app's own dataset
@@ -19,7 +19,7 @@ import keras
 import keras_tuner
 
 from tfdl.errors import InputError
-from tfdl.models.registry import Registry
+from tfdl.registry import Registry
 from tfdl.train import make_optimizer
 
 APPS = Registry("tuning app")

@@ -37,7 +37,7 @@ import tensorflow as tf
 from tfdl import features
 from tfdl.denoise.layers import ContextFrames, FeatureNorm, SpectralFeatures, SpectralHead
 from tfdl.layers import LayerNormalization, PReLU
-from tfdl.models.registry import Registry
+from tfdl.registry import Registry
 
 MODELS = Registry("denoise")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid", "swish", "leaky_relu")

@@ -41,7 +41,7 @@ import tensorflow as tf
 from tfdl.digits.layers import PCEN, EdgeFade, RelativeLog, UtteranceNorm
 from tfdl.features import MFCC, LogMel, PadOrTrim
 from tfdl.layers import BatchNormalization
-from tfdl.models.registry import Registry
+from tfdl.registry import Registry
 
 MODELS = Registry("digits")
 SAMPLE_RATE = 8000

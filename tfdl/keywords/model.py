@@ -31,7 +31,7 @@ from keras import layers
 
 from tfdl.features import MFCC, LogMel, PadOrTrim
 from tfdl.layers import BatchNormalization
-from tfdl.models.registry import Registry
+from tfdl.registry import Registry
 
 MODELS = Registry("keywords")
 PREPROCESS = ("mfcc", "log-mel")

@@ -30,7 +30,7 @@ Models (registry `MODELS`; each has a named config of the same name in
 import keras
 
 from tfdl.layers import BatchNormalization
-from tfdl.models.registry import Registry
+from tfdl.registry import Registry
 
 MODELS = Registry("phonemes")
 

@@ -11,7 +11,7 @@ and the exported signature never see it. Hidden layers of the MLP are named
 import keras
 
 from tfdl.layers import BatchNormalization
-from tfdl.models.registry import Registry
+from tfdl.registry import Registry
 
 MODELS = Registry("vision")
 

@@ -1,1 +1,0 @@
-"""Dataset modules: one per dataset (find/download, parse, split)."""
