@@ -5,14 +5,14 @@ r"""Architecture-search benchmark: budgeted search on digits, and 1 vs 2 search 
     TFDL_DATA_DIR=../shared/data python -m benchmarks.tuning --parts=workers --worker_trials=6
 
 Parts (each merges its numbers into `benchmarks/results/tuning.json`):
-    search: `python -m tuning.search --app=digits --max_params=100000
-        --max_trials=20` (trials of `--epochs` epochs on takes 10-49, scored on
-        takes 5-9), then the best architecture retrained for `--final_epochs`
-        on takes 5-49 and tested once on the official test takes 0-4. Target:
-        higher official-split accuracy than the hand-designed `mfcc` model,
-        with fewer trainable parameters. The mfcc accuracy is read from
+    search: `python -m tuning.search --config=NAME` for each named search in
+        `--configs` (default: digits: 20 trials under 100,000 parameters, scored
+        on takes 5-9 after training on takes 10-49, then the best architecture
+        retrained on takes 5-49 and tested once on the official test takes 0-4).
+        Target: higher official-split accuracy than the hand-designed `mfcc`
+        model, with fewer trainable parameters. The mfcc accuracy is read from
         `benchmarks/results/digits.json` (`python -m benchmarks.digits
-        --parts=accuracy --models=mfcc`); its parameter count from the registry.
+        --parts=configs --configs=mfcc`); its parameter count from the registry.
     workers: the same search (`--worker_trials` trials of `--worker_epochs`
         epochs, same seed, so the same architectures) run in the order of
         `--worker_schedule` (default 1,2,1,2 alternating, then 1 worker with 1
@@ -36,10 +36,8 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["search", "workers"], "Parts to run: search, workers.")
-flags.DEFINE_integer("max_trials", 20, "Trials of the search part.")
-flags.DEFINE_integer("epochs", 5, "Epochs per trial (search part).")
-flags.DEFINE_integer("final_epochs", 40, "Epochs to retrain the best architecture.")
-flags.DEFINE_integer("max_params", 100000, "Parameter budget.")
+flags.DEFINE_list("configs", ["digits"], "Named searches of the search part.")
+flags.DEFINE_integer("max_params", 100000, "Parameter budget of the workers part.")
 flags.DEFINE_integer("worker_trials", 6, "Trials of the workers part.")
 flags.DEFINE_integer("worker_epochs", 2, "Epochs per trial (workers part).")
 flags.DEFINE_list("worker_schedule", ["1:0", "2", "1:0", "2", "1:1"],
@@ -67,32 +65,28 @@ def _mfcc_reference():
     ref = {"params": trainable_params(MODELS.build("mfcc")), "accuracy": None, "source": None}
     path = Path(FLAGS.digits_results)
     if path.exists():
-        acc = json.loads(path.read_text()).get("accuracy", {})
-        entry = acc.get("mfcc") if isinstance(acc, dict) else None
-        if isinstance(entry, dict):
-            value = entry.get("accuracy", entry.get("test_accuracy"))
-            if value is not None:
-                ref.update(accuracy=float(value), source=f"{path} (accuracy.mfcc)")
+        entry = json.loads(path.read_text()).get("configs", {}).get("mfcc")
+        if isinstance(entry, dict) and entry.get("accuracy") is not None:
+            ref.update(accuracy=float(entry["accuracy"]), source=f"{path} (configs.mfcc)")
     return ref
 
 
-def part_search():
+def part_search(name):
     from tuning import search
+    from tuning.configs import CONFIGS
 
-    cfg = search.Config(app="digits", max_trials=FLAGS.max_trials, epochs=FLAGS.epochs,
-                        final_epochs=FLAGS.final_epochs, max_params=FLAGS.max_params,
-                        seed=FLAGS.seed, directory=FLAGS.runs_dir, project_name="digits_search",
-                        overwrite=True, data_dir=FLAGS.data_dir, verbose=2)
+    cfg = CONFIGS.get(name)
+    cfg.seed = FLAGS.seed
+    data_dir = FLAGS.data_dir if cfg.app == "digits" else None
     env_start, t0 = _env(), time.perf_counter()
-    out = search.run(cfg)
+    out = search.run(cfg, str(Path(FLAGS.runs_dir) / f"{name}_search"), data_dir,
+                     restart=True, verbose=2)
     wall = time.perf_counter() - t0
     ref = _mfcc_reference()
     final, best = out["final"], out["best"]
     done = [r for r in out["rows"] if r["status"] == "COMPLETED"]
     result = {
-        "command": (f"python -m tuning.search --app=digits --max_trials={cfg.max_trials} "
-                    f"--epochs={cfg.epochs} --final_epochs={cfg.final_epochs} "
-                    f"--max_params={cfg.max_params} --seed={cfg.seed}"),
+        "command": f"python -m tuning.search --config={name} --config.seed={cfg.seed}",
         "trials_completed": len(done), "max_trials": cfg.max_trials,
         "max_trial_params": max(r["params"] for r in done),
         "redrawn": out["redrawn"], "shrunk": out["shrunk"],
@@ -130,9 +124,10 @@ def _label(workers, threads):
 def part_workers():
     from tuning import distributed
 
-    args = ["--app=digits", f"--max_trials={FLAGS.worker_trials}",
-            f"--epochs={FLAGS.worker_epochs}", "--final_epochs=0",
-            f"--max_params={FLAGS.max_params}", f"--seed={FLAGS.seed}", "--overwrite"]
+    args = ["--config=digits", f"--config.max_trials={FLAGS.worker_trials}",
+            f"--config.epochs={FLAGS.worker_epochs}", "--config.final_epochs=0",
+            f"--config.max_params={FLAGS.max_params}", f"--config.seed={FLAGS.seed}",
+            "--restart"]
     if FLAGS.data_dir:
         args.append(f"--data_dir={FLAGS.data_dir}")
     runs = []
@@ -141,7 +136,8 @@ def part_workers():
         directory = Path(FLAGS.runs_dir) / f"workers_{label}"
         env_start, t0 = _env(), time.perf_counter()
         print(f"-- {label} (load {env_start['loadavg']})", flush=True)
-        codes = distributed.launch_search([*args, f"--directory={directory}"], workers=workers,
+        codes = distributed.launch_search([*args, f"--workdir={directory / 'digits'}"],
+                                          workers=workers,
                                           log_dir=directory / "logs", cwd=ROOT, threads=threads)
         wall = time.perf_counter() - t0
         if any(c != 0 for c in codes.values()):
@@ -167,17 +163,17 @@ def part_workers():
     base, fast = _label(1, 0), _label(2, None)
     speedup = mean[base] / mean[fast] if base in mean and fast in mean else None
     return {"command": "python -m tuning.distributed --mode=search --workers=N [--threads=T] -- "
-                       + " ".join(args[:-1] + ["--directory=..."]),
+                       + " ".join(args[:-1] + ["--workdir=..."]),
             "schedule": FLAGS.worker_schedule, "runs": runs, "mean_wall_s": mean,
             "baseline": base, "compared": fast, "speedup": speedup, "goal": 1.3}
 
 
 def table(results):
     lines = ["| part | measurement | value |", "|---|---|---|"]
-    s = results.get("search")
-    if s:
+    for name, s in results.get("search", {}).items():
         acc = s["mfcc_test_accuracy"]
         lines += [
+            f"| search `{name}` | command | `{s['command']}` |",
             f"| search | trials completed / max | {s['trials_completed']} / {s['max_trials']} "
             f"(largest {s['max_trial_params']:,} params; budget draws redrawn "
             f"{s['redrawn']}, shrunk {s['shrunk']}) |",
@@ -217,7 +213,10 @@ def main(argv):
         if part not in ("search", "workers"):
             raise SystemExit(f"--parts must name search and/or workers. Received: {part}")
         print(f"== {part} ==", flush=True)
-        results[part] = part_search() if part == "search" else part_workers()
+        if part == "search":
+            results.setdefault("search", {}).update({c: part_search(c) for c in FLAGS.configs})
+        else:
+            results[part] = part_workers()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     results["last_run"] = {"parts": FLAGS.parts, "wall_s": time.perf_counter() - t0,

@@ -13,6 +13,7 @@ from test_tuning import make_fsdd
 
 from tfdl.errors import InputError
 from tuning import distributed, search
+from tuning.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +27,9 @@ def _env():
 def test_chief_and_two_workers_run_every_trial_once(tmp_path, capfd):
     data = make_fsdd(tmp_path)
     runs = tmp_path / "runs"
-    args = ["--app=digits", f"--data_dir={data}", f"--directory={runs}", "--max_trials=2",
-            "--epochs=1", "--final_epochs=0", "--batch_size=8", "--max_params=20000"]
+    args = ["--config=digits", f"--data_dir={data}", f"--workdir={runs / 'digits'}",
+            "--config.max_trials=2", "--config.epochs=1", "--config.final_epochs=0",
+            "--config.batch_size=8", "--config.max_params=20000"]
     codes = distributed.launch_search(args, workers=2, log_dir=tmp_path / "logs", timeout=300,
                                       cwd=ROOT, env=_env())
     assert codes == {"chief": 0, "worker0": 0, "worker1": 0}, capfd.readouterr()
@@ -54,8 +56,8 @@ def test_worker_threads_split_the_cores():
     assert distributed.worker_threads(3, cores=2) == 1  # Never below one thread.
     assert distributed.worker_threads(4, cores=16) == 4
     assert search.set_threads(0) is False  # 0 leaves TensorFlow's default alone.
-    with pytest.raises(InputError, match="--threads must be an integer >= 0"):
-        search.Config(threads=-1).validate()
+    with pytest.raises(InputError, match="--config.threads must be an integer >= 0"):
+        Config(threads=-1).validate()
 
 
 def test_unreachable_oracle_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
@@ -63,11 +65,11 @@ def test_unreachable_oracle_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setenv(distributed.ENV_ID, "worker0")
     monkeypatch.setenv(distributed.ENV_IP, "127.0.0.1")
     monkeypatch.setenv(distributed.ENV_PORT, str(port))
-    cfg = search.Config(directory=str(tmp_path), oracle_timeout=1.0)
+    cfg = Config(oracle_timeout=1.0)
     t0 = time.monotonic()
     with pytest.raises(InputError, match=rf"cannot reach the keras-tuner chief oracle at "
                                          rf"127.0.0.1:{port} within 1 s"):
-        search.run(cfg)
+        search.run(cfg, str(tmp_path / "digits"))
     assert time.monotonic() - t0 < 10
 
 

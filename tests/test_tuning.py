@@ -11,6 +11,8 @@ from conftest import write_wav
 
 from tfdl.errors import InputError
 from tuning import search
+from tuning.config import Config
+from tuning.configs import CONFIGS
 from tuning.hypermodels import APPS, AppHyperModel
 
 
@@ -35,27 +37,33 @@ def fsdd_dir(tmp_path_factory):
     return make_fsdd(tmp_path_factory.mktemp("data"))
 
 
-def tiny(tmp_path, data_dir, **kw):
-    base = dict(app="digits", data_dir=str(data_dir), directory=str(tmp_path / "runs"),
-                epochs=1, final_epochs=0, batch_size=8, max_params=20000, verbose=0)
-    base.update(kw)
-    return search.Config(**base)
+def tiny(**kw):
+    return Config(**{**dict(app="digits", epochs=1, final_epochs=0, batch_size=8,
+                            max_params=20000), **kw})
+
+
+def run(tmp_path, data_dir, cfg, **kw):
+    """`tuning.search.run` of `cfg` into `tmp_path/runs/<app>`."""
+    return search.run(cfg, str(tmp_path / "runs" / cfg.app), str(data_dir), verbose=0, **kw)
 
 
 def test_app_choices_come_from_the_registry_and_unknown_app_is_clear():
     assert "digits" in APPS.names()
-    with pytest.raises(InputError, match=r"--app must be one of .*digits.*Received: --app=nope"):
-        search.Config(app="nope").validate()
-    with pytest.raises(InputError, match="--max_trials"):
-        search.Config(max_trials=0).validate()
+    with pytest.raises(InputError, match=r"--config.app must be one of .*digits.*Received: "
+                                         r"--config.app='nope'"):
+        Config(app="nope").validate()
+    with pytest.raises(InputError, match="--config.max_trials"):
+        Config(max_trials=0).validate()
+    for name in CONFIGS.names():  # every named search is valid and names a searchable task
+        assert CONFIGS.get(name).validate().app in APPS.names()
 
 
 def test_budget_below_smallest_model_fails_before_any_training(tmp_path, fsdd_dir):
-    cfg = tiny(tmp_path, fsdd_dir, max_params=100)
-    with pytest.raises(InputError, match=r"--max_params=100 is smaller than the smallest digits "
-                                         r"model in the search space \(\d+ parameters"):
-        search.run(cfg)
-    assert not cfg.project_dir.exists()  # Nothing was trained or even set up.
+    cfg = tiny(max_params=100)
+    with pytest.raises(InputError, match=r"--config.max_params=100 is smaller than the smallest "
+                                         r"digits model in the search space \(\d+ parameters"):
+        run(tmp_path, fsdd_dir, cfg)
+    assert not (tmp_path / "runs").exists()  # Nothing was trained or even set up.
 
 
 class DenseHyperModel(AppHyperModel):
@@ -100,10 +108,10 @@ def test_budget_oracle_only_proposes_models_within_budget():
 
 
 def test_search_writes_results_resumes_and_exports_best(tmp_path, fsdd_dir):
-    first = search.run(tiny(tmp_path, fsdd_dir, max_trials=1))
+    first = run(tmp_path, fsdd_dir, tiny(max_trials=1))
     assert [r["trial"] for r in first["rows"]] == ["0"]
     # Run again with a larger budget of trials: the finished trial is kept, one more runs.
-    out = search.run(tiny(tmp_path, fsdd_dir, max_trials=2, final_epochs=1))
+    out = run(tmp_path, fsdd_dir, tiny(max_trials=2, final_epochs=1))
     project = tmp_path / "runs" / "digits"
     rows = out["rows"]
     assert [r["trial"] for r in rows] == ["0", "1"]
@@ -137,10 +145,15 @@ def test_search_writes_results_resumes_and_exports_best(tmp_path, fsdd_dir):
 
 
 def test_existing_search_is_not_touched_without_resume(tmp_path):
-    cfg = search.Config(directory=str(tmp_path), resume=False)
-    cfg.project_dir.mkdir(parents=True)
-    with pytest.raises(InputError, match="--resume .* --overwrite"):
-        search._check_project(cfg, "single")
+    project = search.Project(tmp_path / "digits")
+    project.dir.mkdir(parents=True)
+    with pytest.raises(InputError, match="drop --noresume .* --restart"):
+        search._check_project(Config(), project, "single", resume=False)
+    (project.dir / "search_config.json").write_text(json.dumps({"app": "keywords"}))
+    with pytest.raises(InputError, match="holds a --config.app=keywords search"):
+        search._check_project(Config(), project, "single")
+    search._check_project(Config(), project, "single", restart=True)
+    assert not project.dir.exists()
 
 
 def test_every_searchable_task_has_a_hypermodel():
@@ -157,10 +170,33 @@ def test_every_searchable_task_has_a_hypermodel():
 def test_real_data_search_smoke(tmp_path, data_root, app):
     """One short trial on the real data, the best model retrained 1 epoch and exported."""
     sub = {"keywords": "keywords", "phonemes": "phonemes"}[app]
-    out = search.run(search.Config(app=app, data_dir=str(data_root / sub),
-                                   directory=str(tmp_path), max_trials=1, epochs=1,
-                                   final_epochs=1, max_params=50000, verbose=0))
+    out = search.run(Config(app=app, max_trials=1, epochs=1, final_epochs=1, max_params=50000),
+                     str(tmp_path / app), str(data_root / sub), verbose=0)
     assert out["rows"][0]["status"] == "COMPLETED" and out["rows"][0]["params"] <= 50000
     best = tmp_path / app / "best"
     assert (best / "export" / "saved_model.pb").exists()
     assert 0 <= json.loads((best / "metrics.json").read_text())["test_accuracy"] <= 1
+
+
+def test_cli_help_lists_the_named_searches_and_bad_flags_are_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "tuning.search", *args], cwd=root,
+                              env={**os.environ, "TFDL_NO_DOWNLOAD": "1"}, capture_output=True,
+                              text=True, timeout=120)
+
+    r = cli("--help")
+    assert r.returncode == 0
+    for name in CONFIGS.names():
+        assert len([ln for ln in r.stdout.splitlines() if ln.split()[:1] == [name]]) == 1, name
+    r = cli("--config.max_trials=0", f"--workdir={tmp_path / 'w'}")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: --config.max_trials must be a positive integer. Received: "
+        "--config.max_trials=0"]
+    assert not (tmp_path / "w").exists()

@@ -8,13 +8,13 @@ and `KERASTUNER_ORACLE_PORT` (where the chief listens). Start a chief and two
 workers on this machine with:
 
     python -m tuning.distributed --mode=search --workers=2 -- \
-        --app=digits --max_trials=20 --max_params=100000
+        --config=digits --config.max_trials=20
 
-Several workers on one machine each get `--threads=cores // workers`
+Several workers on one machine each get `--config.threads=cores // workers`
 TensorFlow threads (`--threads` overrides it), so they do not fight over the
 same cores. (On several machines, run `python -m tuning.search ...` on each with the
 three variables set; the chief must be started first, and every process needs
-the same `--directory`, e.g. on a shared file system).
+the same `--workdir`, e.g. on a shared file system).
 
 Multi-worker training (`tf.distribute.MultiWorkerMirroredStrategy`): every
 worker runs the same command with its own `TF_CONFIG`. Start two local
@@ -219,16 +219,17 @@ def launch_search(search_args, workers=2, ip="127.0.0.1", port=None, log_dir=Non
     chief prints to this terminal (its closing summary reports the search).
 
     Args:
-        search_args: flags for `tuning.search`, e.g. ["--app=digits", "--max_trials=4"].
+        search_args: flags for `tuning.search`, e.g. ["--config=digits",
+            "--config.max_trials=4"].
         workers: number of worker processes (> 0).
         ip, port: where the chief listens (port: a free one by default).
         log_dir: folder for per-process logs.
         timeout: seconds for the whole search (None: no limit).
         start_timeout: seconds for the chief to open its port.
-        threads: TensorFlow threads per worker (`--threads` of `tuning.search`);
+        threads: TensorFlow threads per worker (`--config.threads` of `tuning.search`);
             None: `worker_threads(workers)` (cores // workers, TensorFlow's
             default for one worker); 0: TensorFlow's default. Ignored when
-            `search_args` already has `--threads`.
+            `search_args` already has `--config.threads`.
 
     Returns:
         dict tuner id -> exit status ("killed" if stopped by the timeout).
@@ -243,10 +244,10 @@ def launch_search(search_args, workers=2, ip="127.0.0.1", port=None, log_dir=Non
     if threads is None:
         threads = worker_threads(workers)
     worker_cmd = list(cmd)
-    if threads and not any(a.startswith("--threads") for a in search_args):
-        worker_cmd.append(f"--threads={threads}")
-    if not any(a.startswith("--oracle_timeout") for a in search_args):
-        worker_cmd.append(f"--oracle_timeout={start_timeout}")
+    if threads and not any(a.startswith("--config.threads") for a in search_args):
+        worker_cmd.append(f"--config.threads={threads}")
+    if not any(a.startswith("--config.oracle_timeout") for a in search_args):
+        worker_cmd.append(f"--config.oracle_timeout={start_timeout}")
     procs = []
     chief = subprocess.Popen(cmd, env=tuner_env(CHIEF_ID, ip, port, env), cwd=cwd)
     procs.append((CHIEF_ID, chief, None))

@@ -14,6 +14,8 @@ from tfdl.workdir import write_json
 FIXED = ("trial", "status", "tuner")
 TAIL = ("params", "metric", "seconds")
 
+TRIAL_LOG = "ran_by.jsonl"  # one line per run of a trial: which tuner, when, how long
+
 
 def read_json(path):
     path = Path(path)
@@ -21,8 +23,6 @@ def read_json(path):
 
 
 def _ran_by(project_dir, trial_id):
-    from tuning.search import TRIAL_LOG
-
     log = Path(project_dir) / f"trial_{trial_id}" / TRIAL_LOG
     if not log.exists():
         return []
@@ -134,7 +134,7 @@ def figure(rows, path, objective, max_params=0):
                        edgecolors="red", label=f"best (trial {best['trial']})")
         ax.set_xscale("log")
     if max_params:
-        ax.axvline(max_params, color="grey", linestyle="--", label="--max_params")
+        ax.axvline(max_params, color="grey", linestyle="--", label="max_params")
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel(objective.name)
     ax.set_title(f"{len(done)} trials")
@@ -203,25 +203,25 @@ def write_all(rows, project_dir, objective, max_params=0):
     return paths
 
 
-def print_summary(cfg, summary, objective):
+def print_summary(cfg, project_dir, summary, objective):
     from tfdl.cli import summary as print_rows
 
     best, final = summary["best"], summary["final"]
     done = sum(1 for r in summary["rows"] if r["status"] == "COMPLETED")
-    rows = [("trials", f"{done} completed of {len(summary['rows'])} (--max_trials="
+    rows = [("trials", f"{done} completed of {len(summary['rows'])} (--config.max_trials="
                        f"{cfg.max_trials})"),
             ("search time", f"{summary['search_seconds']:.0f} s"),
             ("best trial", f"{best['trial']}: {objective.name}={best['metric']:.4f}, "
                            f"{best['params']} params"),
             ("best hyperparameters", json.dumps(best["hp"]))]
     if cfg.max_params:
-        rows.append(("budget", f"--max_params={cfg.max_params} (draws over budget: redrawn "
+        rows.append(("budget", f"--config.max_params={cfg.max_params} (draws over budget: redrawn "
                                f"{summary['redrawn']}, shrunk {summary['shrunk']})"))
     if final:
         rows.append(("final model", f"test accuracy {final['test_accuracy']:.4f} after "
                                     f"{final['final_epochs']} epochs, {final['params']} params"))
-        rows.append(("SavedModel", str(cfg.project_dir / "best" / "export")))
+        rows.append(("SavedModel", str(Path(project_dir) / "best" / "export")))
     rows += [("results", f"{summary['paths']['markdown']}, {summary['paths']['csv']}"),
              ("figure", summary["paths"]["figure"]),
              ("tensorboard", f"tensorboard --logdir {summary['paths']['tensorboard']}")]
-    print_rows(f"Search {cfg.app} ({cfg.project_dir})", rows)
+    print_rows(f"Search {cfg.app} ({project_dir})", rows)

@@ -1,16 +1,19 @@
 """Random architecture search under a parameter budget, with keras-tuner.
 
-    python -m tuning.search --app=digits --max_trials=20 --epochs=6 --max_params=100000
+    python -m tuning.search                                  # the digits search (default)
+    python -m tuning.search --config=keywords --config.max_trials=4
+    python -m tuning.search --config.max_params=50000 --workdir=runs/tuning/small
 
 Each trial builds a model from the app's own registry with sampled depth,
 width/filters, kernel size, dropout, batch norm, activation, optimiser and
-learning rate (`tuning.hypermodels`), trains it for `--epochs` on the search
+learning rate (`tuning.hypermodels`), trains it for `epochs` on the search
 training split and scores it on a validation split (never the test set).
-With `--max_params`, architectures over budget are redrawn or shrunk before
+With `max_params`, architectures over budget are redrawn or shrunk before
 they are trained (the reference's random search under a parameter budget), and
-keras-tuner's `max_model_size` rejects any that slip through.
+keras-tuner's `max_model_size` rejects any that slip through. A search is a
+named config (`tuning/configs.py`) with `--config.FIELD` overrides.
 
-Writes into `--directory/--project_name` (default `runs/tuning/<app>`):
+Writes into `--workdir` (default `runs/tuning/<app>`):
 keras-tuner's trial folders, `results.csv` / `results.md` (trial,
 hyperparameters, parameters, validation metric, time), `params_vs_metric.png`,
 `tensorboard/` (HParams dashboard: `tensorboard --logdir runs/tuning/<app>/tensorboard`),
@@ -18,8 +21,8 @@ and `best/`: the best architecture retrained for `--final_epochs` on the whole
 training split, tested once on the test split and exported like the app's own
 SavedModel (`best/export`, raw waveforms in), with `best/metrics.json`.
 
-A stopped search continues where it left off when run again (`--resume`,
-the default); `--overwrite` starts over. For a search over several processes
+A stopped search continues where it left off when run again; `--restart` starts
+over, `--noresume` refuses to touch it. For a search over several processes
 (keras-tuner chief/worker mode) see `tuning/distributed.py`.
 """
 
@@ -34,68 +37,26 @@ import tfdl  # noqa: F401  (quiet TensorFlow start-up; before keras/tensorflow)
 import keras
 import keras_tuner
 import numpy as np
+from absl import flags
 
 from tfdl import cli
 from tfdl.errors import InputError
 from tuning import distributed, report
+from tuning.report import TRIAL_LOG
+from tuning.configs import CONFIGS
 from tuning.hypermodels import APPS, trainable_params
 
-TRIAL_LOG = "ran_by.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """A search's settings (the flags of `python -m tuning.search`)."""
+class Project:
+    """Where a search lives: keras-tuner's `directory` / `project_name` folder."""
 
-    app: str = "digits"
-    max_trials: int = 20
-    executions_per_trial: int = 1
-    epochs: int = 5
-    final_epochs: int = 30
-    batch_size: int = 0
-    seed: int = 0
-    directory: str = "runs/tuning"
-    project_name: str = ""
-    overwrite: bool = False
-    resume: bool = True
-    max_params: int = 0
-    data_dir: str = None
-    oracle_timeout: float = 60.0
-    threads: int = 0
-    verbose: str = "auto"
+    dir: Path
 
-    @property
-    def project(self):
-        return self.project_name or self.app
-
-    @property
-    def project_dir(self):
-        return Path(self.directory).expanduser() / self.project
-
-    def validate(self):
-        """Raises InputError naming the flag of the first bad value."""
-        cli.check_choice("app", self.app, APPS)
-        for name in ("max_trials", "executions_per_trial", "epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise InputError(f"--{name} must be a positive integer. Received: "
-                                 f"--{name}={value}")
-        zero = {"final_epochs": "no retraining", "max_params": "no budget",
-                "batch_size": "the app's default"}
-        for name, meaning in zero.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise InputError(f"--{name} must be an integer >= 0 (0: {meaning}). "
-                                 f"Received: --{name}={value}")
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise InputError(f"--threads must be an integer >= 0 (0: TensorFlow's default). "
-                             f"Received: --threads={self.threads}")
-        if not self.oracle_timeout > 0:
-            raise InputError(f"--oracle_timeout must be positive. Received: "
-                             f"--oracle_timeout={self.oracle_timeout}")
-        if not self.directory:
-            raise InputError("--directory must not be empty")
-        return self
+    @classmethod
+    def of(cls, cfg, workdir=None):
+        return cls(Path(workdir or f"runs/tuning/{cfg.app}").expanduser())
 
 
 class BudgetRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
@@ -185,35 +146,37 @@ class SearchTuner(keras_tuner.Tuner):
         super().search(*fit_args, **fit_kwargs)
 
 
-def _check_project(cfg, role):
-    """Handles --overwrite / --resume for the process that owns the project folder."""
-    root = cfg.project_dir
+def _check_project(cfg, project, role, restart=False, resume=True):
+    """Handles --restart / --noresume for the process that owns the project folder."""
+    from tfdl.workdir import check_writable
+
+    root = check_writable(project.dir)
     if role == "worker" or not root.exists():
         return
-    if cfg.overwrite:
+    if restart:
         shutil.rmtree(root)
         return
-    if not cfg.resume:
-        raise InputError(f"a search already exists in {root}: pass --resume to continue it or "
-                         f"--overwrite to start over")
+    if not resume:
+        raise InputError(f"a search already exists in {root}: drop --noresume to continue it "
+                         f"or pass --restart to start over")
     saved = report.read_json(root / "search_config.json")
     if saved and saved.get("app") != cfg.app:
-        raise InputError(f"{root} holds a --app={saved.get('app')} search, not --app={cfg.app}: "
-                         f"pass another --project_name or --overwrite")
+        raise InputError(f"{root} holds a --config.app={saved.get('app')} search, not "
+                         f"--config.app={cfg.app}: pass another --workdir or --restart")
 
 
-def make_tuner(cfg, hypermodel, role):
+def make_tuner(cfg, hypermodel, project):
     oracle = BudgetRandomSearchOracle(hypermodel, max_params=cfg.max_params,
                                       objective=hypermodel.objective, max_trials=cfg.max_trials,
                                       seed=cfg.seed)
     return SearchTuner(oracle=oracle, hypermodel=hypermodel,
                        max_model_size=cfg.max_params or None,
                        executions_per_trial=cfg.executions_per_trial,
-                       directory=str(Path(cfg.directory).expanduser()),
-                       project_name=cfg.project, overwrite=False)
+                       directory=str(project.dir.parent), project_name=project.dir.name,
+                       overwrite=False)
 
 
-def retrain_best(cfg, hypermodel, best_hp, out_dir):
+def retrain_best(cfg, hypermodel, best_hp, out_dir, verbose="auto"):
     """Retrains the best architecture on the whole training split, tests it, exports it.
 
     Returns:
@@ -226,8 +189,7 @@ def retrain_best(cfg, hypermodel, best_hp, out_dir):
     data = hypermodel.setup()
     shutil.rmtree(out_dir, ignore_errors=True)
     wd = Workdir(out_dir)
-    wd.write_json("config.json", {"search": dataclasses.asdict(cfg),
-                                  "hyperparameters": best_hp.values})
+    wd.write_config({"search": dataclasses.asdict(cfg), "hyperparameters": best_hp.values})
     keras.utils.set_random_seed(cfg.seed)
     epoch_steps = hypermodel.decay_steps
     hypermodel.decay_steps = data.final_steps_per_epoch * cfg.final_epochs
@@ -235,7 +197,7 @@ def retrain_best(cfg, hypermodel, best_hp, out_dir):
         model = hypermodel.build(best_hp)
     finally:
         hypermodel.decay_steps = epoch_steps
-    history = hypermodel.final_fit(model, best_hp, wd, cfg.final_epochs, verbose=cfg.verbose)
+    history = hypermodel.final_fit(model, best_hp, wd, cfg.final_epochs, verbose=verbose)
     plots.training_curves(history, wd.path("training_curves.png"))
     y_true, y_pred = hypermodel.predict_test(model, best_hp)
     rep = tfdl_metrics.classification_report(y_true, y_pred, list(data.labels))
@@ -272,8 +234,16 @@ def set_threads(threads):
     return True
 
 
-def run(cfg):
+def run(cfg, workdir=None, data_dir=None, restart=False, resume=True, verbose="auto"):
     """Runs (or continues) a search; on the chief/single process also reports and retrains.
+
+    Args:
+        cfg: a `tuning.config.Config` (validated here).
+        workdir: the search's folder (default `runs/tuning/<app>`).
+        data_dir: the task's data folder (default: the task's own search).
+        restart: delete an existing search in `workdir` and start over.
+        resume: continue an existing search (False: refuse to touch it).
+        verbose: Keras' `fit` verbosity.
 
     Returns:
         dict summary: rows of the results table, best trial, final metrics
@@ -294,18 +264,19 @@ def run(cfg):
         distributed.wait_for_oracle(ip, port, cfg.oracle_timeout)
         distributed.limit_client_timeout(max(600.0, cfg.oracle_timeout))
     keras.utils.set_random_seed(cfg.seed)
-    hypermodel = APPS.get(cfg.app)(data_dir=cfg.data_dir, batch_size=cfg.batch_size or None,
+    project = Project.of(cfg, workdir)
+    hypermodel = APPS.get(cfg.app)(data_dir=data_dir, batch_size=cfg.batch_size or None,
                                    seed=cfg.seed, epochs=cfg.epochs)
     if cfg.max_params and role != "worker":  # The chief's oracle enforces the budget.
         n, values = hypermodel.smallest()
         if n > cfg.max_params:
-            raise InputError(f"--max_params={cfg.max_params} is smaller than the smallest "
+            raise InputError(f"--config.max_params={cfg.max_params} is smaller than the smallest "
                              f"{cfg.app} model in the search space ({n} parameters: {values})")
-    _check_project(cfg, role)
+    _check_project(cfg, project, role, restart, resume)
     if role != "worker":
-        report.write_json(cfg.project_dir / "search_config.json", dataclasses.asdict(cfg))
+        report.write_json(project.dir / "search_config.json", dataclasses.asdict(cfg))
     t0 = time.time()
-    tuner = make_tuner(cfg, hypermodel, role)
+    tuner = make_tuner(cfg, hypermodel, project)
     if role == "chief":
         print(f"chief: serving the oracle on {':'.join(map(str, distributed.oracle_address()))}; "
               f"start the workers now")
@@ -313,80 +284,50 @@ def run(cfg):
     else:
         data = hypermodel.setup()
         print(data.description)
-        tuner.search(data.train, validation_data=data.val, epochs=cfg.epochs,
-                     verbose=cfg.verbose)
+        tuner.search(data.train, validation_data=data.val, epochs=cfg.epochs, verbose=verbose)
     search_seconds = time.time() - t0
     if role == "worker":
         print(f"{os.environ.get(distributed.ENV_ID)}: no trials left; done.")
         return None
-    rows = report.collect(tuner.oracle, cfg.project_dir)
+    rows = report.collect(tuner.oracle, project.dir)
     best = report.best_row(rows, hypermodel.objective)
     if best is None:
-        raise InputError(f"no trial of the search in {cfg.project_dir} completed: see the trial "
+        raise InputError(f"no trial of the search in {project.dir} completed: see the trial "
                          f"messages above")
-    paths = report.write_all(rows, cfg.project_dir, hypermodel.objective, cfg.max_params)
+    paths = report.write_all(rows, project.dir, hypermodel.objective, cfg.max_params)
     final = None
     if cfg.final_epochs:
         best_hp = tuner.oracle.get_best_trials(1)[0].hyperparameters
-        final = retrain_best(cfg, hypermodel, best_hp, cfg.project_dir / "best")
+        final = retrain_best(cfg, hypermodel, best_hp, project.dir / "best", verbose)
     summary = {"rows": rows, "best": best, "final": final, "search_seconds": search_seconds,
                "paths": {k: str(v) for k, v in paths.items()},
                "redrawn": getattr(tuner.oracle, "redrawn", 0),
                "shrunk": getattr(tuner.oracle, "shrunk", 0)}
-    report.print_summary(cfg, summary, hypermodel.objective)
+    report.print_summary(cfg, project.dir, summary, hypermodel.objective)
     return summary
 
 
+def define_flags():
+    """The command line's flags (only when run as `python -m tuning.search`: the module is
+    also a library, imported by benchmarks and tests that define flags of their own)."""
+    cli.define_flags(CONFIGS, workdir="", model=False,
+                     data_help="The task's data folder (default: the task's own search: "
+                               "$TFDL_DATA_DIR, the Keras cache, download).")
+    flags.DEFINE_bool("resume", True, "Continue an existing search where it stopped "
+                      "(--noresume: refuse to touch it; --restart starts over).")
+
+
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise InputError(f"tuning.search takes no arguments. Received: {' '.join(argv[1:])}")
     import tensorflow as tf
-    from absl import flags
 
     # SavedModel export logs INFO lines through TF's logger: not the user's concern.
     tf.get_logger().setLevel("WARNING")
     f = flags.FLAGS
-    cfg = Config(app=f.app, max_trials=f.max_trials, executions_per_trial=f.executions_per_trial,
-                 epochs=f.epochs, final_epochs=f.final_epochs, batch_size=f.batch_size,
-                 seed=f.seed, directory=f.directory, project_name=f.project_name,
-                 overwrite=f.overwrite, resume=f.resume, max_params=f.max_params,
-                 data_dir=f.data_dir, oracle_timeout=f.oracle_timeout, threads=f.threads)
-    run(cfg)
-
-
-def define_flags():
-    from absl import flags
-
-    d = Config()
-    flags.DEFINE_string("app", d.app, f"App to search: one of {', '.join(APPS.names())}.")
-    flags.DEFINE_integer("max_trials", d.max_trials, "Architectures to try in total.")
-    flags.DEFINE_integer("executions_per_trial", d.executions_per_trial,
-                         "Trainings per architecture (their metrics are averaged).")
-    flags.DEFINE_integer("epochs", d.epochs, "Training epochs per trial.")
-    flags.DEFINE_integer("final_epochs", d.final_epochs,
-                         "Epochs to retrain the best architecture on the whole training split "
-                         "before testing and export (0: skip).")
-    flags.DEFINE_integer("batch_size", d.batch_size, "Examples per batch (0: the app's default: "
-                         "digits 32, keywords 64, phonemes 512).")
-    flags.DEFINE_integer("seed", d.seed, "Random seed (search and training).")
-    flags.DEFINE_string("directory", d.directory, "Folder of search projects.")
-    flags.DEFINE_string("project_name", d.project_name, "Project folder (default: the app).")
-    flags.DEFINE_boolean("overwrite", d.overwrite, "Delete an existing search and start over.")
-    flags.DEFINE_boolean("resume", d.resume, "Continue an existing search where it stopped "
-                         "(--noresume: refuse to touch it).")
-    flags.DEFINE_integer("max_params", d.max_params,
-                         "Parameter budget: architectures with more trainable parameters are "
-                         "never trained (0: no budget).")
-    flags.DEFINE_string("data_dir", d.data_dir, "The app's data folder (default: the app's own "
-                        "search: $TFDL_DATA_DIR, the Keras cache, download).")
-    flags.DEFINE_float("oracle_timeout", d.oracle_timeout,
-                       "Seconds a worker waits for the chief's oracle before giving up.")
-    flags.DEFINE_integer("threads", d.threads, "TensorFlow intra-/inter-op threads of this "
-                         "process (0: TensorFlow's default, all cores). Several workers on one "
-                         "machine run faster with cores/workers each (tuning.distributed sets it).")
+    run(cli.config(), f.workdir or None, f.data_dir, f.restart, f.resume)
 
 
 if __name__ == "__main__":
-    from tfdl.cli import run as run_app
-
     define_flags()
-    run_app(main)
+    cli.run(main)
