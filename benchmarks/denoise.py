@@ -32,6 +32,8 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
+from benchmarks.common import environment
+
 from tfdl.denoise.configs import CONFIGS
 
 FLAGS = flags.FLAGS
@@ -56,7 +58,7 @@ def run_config(name):
     r = train.run(cfg, str(Path(FLAGS.runs_dir) / name), FLAGS.data_dir, TESTS, verbose=2)
     r.update(command=f"python -m apps.denoise --config={name} --test={','.join(TESTS)}",
              config=dataclasses.asdict(cfg), wall_s=time.perf_counter() - t0,
-             loadavg_start=load0, loadavg_end=list(os.getloadavg()))
+             loadavg_start=load0, loadavg_end=list(os.getloadavg()), env=environment())
     return r
 
 

@@ -52,6 +52,8 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
+from benchmarks.common import environment as _env
+
 from tfdl.digits import train as digits_train
 from tfdl.digits.configs import CONFIGS
 
@@ -75,9 +77,6 @@ EXPORT_KEYS = ("export_bytes", "tflite_bytes", "export_latency_ms_per_clip",
                "tflite_latency_ms_per_clip")
 
 
-def _env():
-    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -85,7 +84,6 @@ def _env():
 
 def bench_pipeline(recordings):
     import numpy as np
-    import tensorflow as tf
     from python_speech_features import mfcc as psf_mfcc
     from scipy.io import wavfile
 

@@ -21,13 +21,14 @@ and wall time. `--config.FIELD=VALUE`-style overrides for a quick check:
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
+
+from benchmarks.common import environment as _env
 
 from tfdl.keywords import train
 from tfdl.keywords.configs import CONFIGS
@@ -44,9 +45,6 @@ flags.DEFINE_list("override", [], "FIELD=VALUE overrides of every config (quick 
                   "recorded in the JSON).")
 
 
-def _env():
-    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def _config(name):

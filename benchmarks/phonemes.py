@@ -24,6 +24,8 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
+from benchmarks.common import environment as _env
+
 from tfdl.phonemes import train
 from tfdl.phonemes.configs import CONFIGS
 
@@ -37,9 +39,6 @@ flags.DEFINE_string("runs_dir", "benchmarks/results/phonemes_runs",
                     "Workdirs of the training runs.")
 
 
-def _env():
-    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def bench_config(name, data_dir, runs_dir):

@@ -26,13 +26,14 @@ cores slow the numbers down, the worker comparison most of all.
 """
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags
+
+from benchmarks.common import environment as _env
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["search", "workers"], "Parts to run: search, workers.")
@@ -54,9 +55,6 @@ flags.DEFINE_string("digits_results", "benchmarks/results/digits.json",
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env():
-    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def _mfcc_reference():

@@ -20,13 +20,14 @@ recorded so far. Checks:
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
+
+from benchmarks.common import environment as _env
 
 from tfdl.vision import backprop, mnist, notmnist, studies
 from tfdl.vision.configs import APPS
@@ -47,9 +48,6 @@ TARGETS = {"mnist": 0.965, "notmnist": 0.95, "grad_check": 1e-6, "loss_gap": 0.0
 LN10 = 2.302585
 
 
-def _env():
-    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
 def _result(app_name, m):
