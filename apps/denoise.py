@@ -37,7 +37,7 @@ def main(argv):
                          f"Received: {' '.join(argv[1:])}")
     tests = [t.strip() for item in FLAGS.test for t in item.split(",") if t.strip()]
     return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir, tests, FLAGS.clean,
-                     FLAGS.noisy)
+                     FLAGS.noisy, restart=FLAGS.restart)
 
 
 if __name__ == "__main__":

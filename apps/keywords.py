@@ -42,7 +42,7 @@ def main(argv):
                             threshold=FLAGS.threshold, suppression_ms=FLAGS.suppression_ms)
     if args:
         raise InputError(f"train takes no arguments. Received: {' '.join(args)}")
-    return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir)
+    return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir, restart=FLAGS.restart)
 
 
 if __name__ == "__main__":

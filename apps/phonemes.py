@@ -31,7 +31,7 @@ cli.define_flags(CONFIGS, workdir="runs/phonemes",
 def main(argv):
     if len(argv) > 1:
         raise InputError(f"apps.phonemes takes no arguments. Received: {' '.join(argv[1:])}")
-    return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir)
+    return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir, restart=FLAGS.restart)
 
 
 if __name__ == "__main__":

@@ -165,3 +165,27 @@ def test_write_wav_refuses_nan(tmp_path):
 def test_sine_helper_roundtrip(tmp_path):
     p = write_wav(tmp_path / "x.wav", sine(100, 0.01, 8000), 8000)
     assert audio.wav_info(p)["frames"] == 80
+
+
+def test_undecodable_and_truncated_wavs_are_one_line_errors_without_tf_internals(tmp_path):
+    good = write_wav(tmp_path / "a.wav", sine(300, 0.1, 8000), 8000)
+    bad = tmp_path / "b.wav"
+    bad.write_bytes(b"\xfe" * 100)  # TensorFlow cannot even decode its own error message
+    short = tmp_path / "c.wav"
+    short.write_bytes(good.read_bytes()[:200])  # the header promises more data than is there
+    for path, match in [(bad, "not a WAV file"), (short, "corrupt WAV")]:
+        for call in (audio.read_audio, audio.check_wav):
+            with pytest.raises(InputError, match=match) as e:
+                call(path)
+            assert str(path) in str(e.value) and "\n" not in str(e.value)
+            assert "function_node" not in str(e.value) and "[Op:" not in str(e.value)
+    assert audio.check_wav(good)["frames"] == 800
+
+
+def test_tf_error_message_keeps_what_the_user_can_act_on():
+    class E(Exception):
+        message = ("{{function_node __wrapped__DecodeWav_device_/job:localhost/replica:0/task:0/"
+                   "device:CPU:0}} Data too short when trying to read string [Op:DecodeWav] "
+                   "name: \nmore")
+
+    assert audio.tf_error_message(E()) == "Data too short when trying to read string"

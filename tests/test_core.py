@@ -188,7 +188,7 @@ def test_export_classifier_round_trip(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
     export.export_classifier(model, tmp_path / "export", ["no", "yes"])
     loaded = export.load(tmp_path / "export")
-    wav = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32)
+    wav = np.random.default_rng(0).uniform(-1, 1, size=(3, 50)).astype(np.float32)
     out = loaded.serve(wav)
     np.testing.assert_allclose(out["probabilities"].numpy(), model(wav).numpy(), rtol=1e-5)
     assert [s.decode() for s in out["label"].numpy()] == [
@@ -215,12 +215,23 @@ def test_tflite_export_metadata_sizes_and_load_errors(tmp_path):
     assert out["export_latency_ms_per_clip"] > 0 and out["tflite_latency_ms_per_clip"] > 0
     lite, saved = export.load(tflite), export.load(tmp_path / "export")
     for n in (1, 50, 777):  # any length: the interpreter resizes its input
-        wav = np.random.default_rng(n).normal(size=(2, n)).astype(np.float32)
+        wav = np.random.default_rng(n).uniform(-1, 1, size=(2, n)).astype(np.float32)
         a, b = lite.serve(wav), saved.serve(wav)
         np.testing.assert_allclose(a["probabilities"].numpy(), b["probabilities"].numpy(),
                                    atol=1e-6)
         np.testing.assert_array_equal(a["label"].numpy(), b["label"].numpy())
     assert export.export_dir_of(tflite) == tmp_path / "export"
+    # Both refuse what is not audio in [-1, 1] rather than answer as if it were.
+    for bad, match in [(np.full((1, 9), 1000, np.int16), "divide by 32768"),
+                       (np.full((1, 9), 1000.0, np.float32), "divide by 32768"),
+                       (np.zeros((1, 0), np.float32), "must not be empty"),
+                       (np.full((1, 9), np.nan, np.float32), "must be finite")]:
+        with pytest.raises(InputError, match=match):
+            lite.serve(bad)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            saved.serve(bad)  # the graph's own checks (int16 is cast, then its peak fails)
+    with pytest.raises(InputError, match="is a toy export, not a digits one"):
+        export.load(tmp_path / "export", task="digits")
     with pytest.raises(InputError, match="no SavedModel in"):
         export.load(tmp_path)
     with pytest.raises(InputError, match="TFLite model not found"):

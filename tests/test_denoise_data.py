@@ -198,3 +198,15 @@ def test_resolve_finds_bare_names_in_the_data_folder(mini_denoise, tmp_path):
         data.resolve("nope.wav", str(mini_denoise))
     with pytest.raises(InputError, match="--noisy: file not found"):
         data.resolve(str(tmp_path / "nope.wav"), str(mini_denoise), "noisy")
+
+
+def test_test_outputs_never_collide():
+    from pathlib import Path
+
+    from tfdl.denoise.train import output_names
+
+    paths = [Path("a/x.wav"), Path("b/x.wav"), Path("validation.wav"), Path("x_2.wav"),
+             Path("c/x.flac")]
+    names = output_names(paths)
+    assert names == ["x", "x_2", "validation_2", "x_2_2", "x_3"]
+    assert len(set(names) | {"validation"}) == len(paths) + 1

@@ -62,6 +62,35 @@ def wav_info(path):
     raise InputError(f"corrupt WAV (no fmt/data chunk): {path}")
 
 
+def check_wav(path):
+    """Checks that `tf.audio.decode_wav` can read `path`: 16-bit PCM, a whole data chunk.
+
+    Returns:
+        `wav_info(path)`.
+
+    Raises:
+        InputError: one line naming the file (missing, not a WAV, another
+            encoding, an empty or truncated data chunk).
+    """
+    info = wav_info(path)
+    if info["format"] != 1 or info["bits"] != 16:
+        raise InputError(f"not a 16-bit PCM WAV (format {info['format']}, {info['bits']} bits): "
+                         f"{path}")
+    if info["frames"] <= 0 or info["frames"] * info["block"] > Path(path).stat().st_size:
+        raise InputError(f"corrupt WAV (data chunk empty or longer than the file): {path}")
+    return info
+
+
+def tf_error_message(e):
+    """The first line of a TensorFlow error's message, without the graph-function prefix
+    (`{{function_node ...}}`) and op suffix (`[Op:DecodeWav] name:`) users cannot act on."""
+    import re
+
+    text = (getattr(e, "message", None) or str(e)).splitlines()[0]
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    return re.sub(r"\s*\[Op:[^\]]*\]( name:.*)?$", "", text).strip()
+
+
 def decode_wav(contents, desired_channels=1):
     """Decodes 16-bit PCM WAV bytes to float32 in [-1, 1] with core TensorFlow.
 
@@ -117,8 +146,8 @@ def read_audio(path, mono=True):
         if info["format"] == 1 and info["bits"] == 16:
             try:
                 a, r = tf.audio.decode_wav(tf.io.read_file(str(path)))
-            except tf.errors.OpError as e:
-                raise InputError(f"corrupt WAV file {path}: {e.message.splitlines()[0]}") from None
+            except (tf.errors.OpError, UnicodeDecodeError) as e:
+                raise InputError(f"corrupt WAV file {path}: {tf_error_message(e)}") from None
             audio, rate = a.numpy(), int(r.numpy())
     if audio is None:
         import soundfile as sf
@@ -149,6 +178,34 @@ def write_wav(path, audio, sample_rate):
     data = tf.audio.encode_wav(np.clip(audio, -1.0, 1.0), int(sample_rate))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tf.io.write_file(str(path), data)
+
+
+def clip_warnings(wave, sample_rate, path, min_seconds=0.1):
+    """What a classifier should warn about before it answers for a clip, one line each.
+
+    Args:
+        wave: mono float samples.
+        sample_rate: their rate.
+        path: the file (named in the messages).
+        min_seconds: shorter clips get a warning.
+
+    Returns:
+        A list of warnings (silence, a clip too short to hold a word).
+
+    Raises:
+        InputError: NaN or Inf samples (no answer is given for those).
+    """
+    wave = np.asarray(wave)
+    if not np.all(np.isfinite(wave)):
+        raise InputError(f"non-finite samples (NaN or Inf) in {path}: refusing to classify it")
+    out = []
+    if wave.size == 0 or np.abs(wave).max() < 1e-4:
+        out.append(f"{path} is silent (peak {np.abs(wave).max() if wave.size else 0:.1e}): "
+                   f"the answer means nothing")
+    if wave.size < min_seconds * sample_rate:
+        out.append(f"{path} is {wave.size / sample_rate * 1000:.0f} ms long: too short to hold "
+                   f"a word")
+    return out
 
 
 def pad_or_trim(audio, length):

@@ -20,9 +20,48 @@ import tensorflow as tf
 from tfdl.errors import InputError
 
 META_FILE = "tfdl.json"  # <export>/assets.extra/tfdl.json
+WAVEFORM_SPEC = tf.TensorSpec([None, None], tf.float32, name="waveforms")
+# What a waveform export accepts: float32 samples in [-1, 1] (int16 PCM divided by 32768);
+# peaks up to 2 pass (resampling can overshoot a clipped recording a little).
+MAX_PEAK = 2.0
+EMPTY = "waveforms must not be empty"
+NOT_FINITE = "waveforms must be finite (NaN or Inf found)"
+NOT_SCALED = ("waveforms must be float32 samples in [-1, 1] (int16 PCM: divide by 32768; "
+              "peak above 2 found)")
 _OLD_META_FILES = ("tfdl_keywords.json",)  # written by tfdl 0.1 keywords exports
 TFLITE_FILE = "model.tflite"
 ENDPOINT = "serve"
+
+
+def checked_waveforms(x):
+    """`x` [batch, samples] after in-graph checks: non-empty, finite, scaled to [-1, 1].
+
+    A bad input makes the SavedModel's `serve` fail (InvalidArgumentError with
+    one of the messages above) instead of answering as if it were audio. TFLite
+    drops these assert ops; `TFLiteModel.serve` checks in NumPy instead.
+    """
+    checks = [tf.debugging.assert_greater(tf.size(x), 0, message=EMPTY),
+              tf.debugging.assert_all_finite(x, message=NOT_FINITE),
+              tf.debugging.assert_less_equal(tf.reduce_max(tf.abs(x)), MAX_PEAK,
+                                             message=NOT_SCALED)]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def check_waveforms(x):
+    """NumPy twin of `checked_waveforms`: float32 `[batch, samples]`, or a one-line InputError."""
+    x = np.asarray(x.numpy() if tf.is_tensor(x) else x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise InputError(f"{NOT_SCALED.split(' (')[0]}: received {x.dtype} (int16 PCM: "
+                         f"divide by 32768)")
+    x = x.astype(np.float32)
+    if x.size == 0:
+        raise InputError(EMPTY)
+    if not np.all(np.isfinite(x)):
+        raise InputError(NOT_FINITE)
+    if np.abs(x).max() > MAX_PEAK:
+        raise InputError(NOT_SCALED)
+    return x
 
 
 def export_classifier(model, export_dir, labels, input_signature=None, metadata=None):
@@ -32,8 +71,9 @@ def export_classifier(model, export_dir, labels, input_signature=None, metadata=
         model: Keras model mapping inputs to class probabilities [batch, classes].
         export_dir: output folder (replaced).
         labels: class names, index-aligned with the model's outputs.
-        input_signature: default `[tf.TensorSpec([None, None], tf.float32)]`
-            (a batch of waveforms of any length).
+        input_signature: default `[WAVEFORM_SPEC]`: a batch of float32 waveforms
+            of any length, checked by `checked_waveforms` (other signatures, e.g.
+            images, are passed as they are).
         metadata: extra JSON-ready fields for `assets.extra/tfdl.json`
             (e.g. `task`, `sample_rate`).
 
@@ -44,11 +84,11 @@ def export_classifier(model, export_dir, labels, input_signature=None, metadata=
     if model.output_shape[-1] != len(labels):
         raise ValueError(f"labels must have one name per model output. Received: "
                          f"{len(labels)} labels for {model.output_shape[-1]} outputs")
-    spec = input_signature or [tf.TensorSpec([None, None], tf.float32, name="waveforms")]
+    spec = input_signature or [WAVEFORM_SPEC]
     table = tf.constant(labels)
 
     def serve(x):
-        probs = model(x, training=False)
+        probs = model(x if input_signature else checked_waveforms(x), training=False)
         ids = tf.argmax(probs, axis=-1, output_type=tf.int32)
         return {"probabilities": probs, "class_id": ids, "label": tf.gather(table, ids)}
 
@@ -146,19 +186,28 @@ class TFLiteModel:
         self._interpreter, self._runner = interpreter, runner
 
     def serve(self, x):
-        x = np.asarray(x.numpy() if tf.is_tensor(x) else x, np.float32)
+        x = check_waveforms(x)
         return {k: tf.constant(v) for k, v in self._runner(**{self._input: x}).items()}
 
 
-def load(path):
+def load(path, task=None):
     """Loads an export: a SavedModel folder, or a `.tflite` file; call `.serve(x)`.
 
     Keep the returned object alive while using `serve`: its variables belong to it.
 
+    Args:
+        path: the SavedModel folder or `.tflite` file.
+        task: the task the caller serves ("digits", ...): an export whose
+            metadata names another task is refused.
+
     Raises:
-        InputError: no SavedModel or `.tflite` file at `path`.
+        InputError: no SavedModel or `.tflite` file at `path`, or another task's export.
     """
     path = Path(path)
+    other = read_metadata(export_dir_of(path)).get("task")
+    if task and other and other != task:
+        raise InputError(f"{path} is a {other} export, not a {task} one (pass the "
+                         f"--export_dir of a {task} run)")
     if path.suffix == ".tflite":
         if not path.is_file():
             raise InputError(f"TFLite model not found: {path}")

@@ -49,6 +49,9 @@ class Denoiser(tf.Module):
 def export(denoiser, export_dir, metadata=None):
     """Writes a SavedModel whose `serve([batch, samples]) -> [batch, samples]` denoises.
 
+    `serve` takes float32 samples in [-1, 1] and fails on empty, non-finite or
+    unscaled (int16 PCM) input (`tfdl.export.checked_waveforms`).
+
     Args:
         denoiser: a `Denoiser`.
         export_dir: the SavedModel folder.
@@ -57,10 +60,10 @@ def export(denoiser, export_dir, metadata=None):
     Returns:
         The folder, as a string.
     """
-    from tfdl.export import export_function, write_metadata
+    from tfdl.export import WAVEFORM_SPEC, checked_waveforms, export_function, write_metadata
 
-    out = export_function(denoiser.model, export_dir, denoiser.__call__,
-                          [tf.TensorSpec([None, None], tf.float32, name="waveforms")])
+    out = export_function(denoiser.model, export_dir,
+                          lambda w: denoiser(checked_waveforms(w)), [WAVEFORM_SPEC])
     if metadata:
         write_metadata(export_dir, metadata)
     return out

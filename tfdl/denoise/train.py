@@ -8,7 +8,8 @@ checkpoint and early stopping, and `ValidationMonitor` logs the exact tail
 SNR and audio to TensorBoard. The run writes the workdir: config.json,
 history.json, training_curves.png, validation_denoised.wav,
 spectrograms_validation.png, `<test>_denoised.wav` and
-`spectrograms_<test>.png` per test clip, TensorBoard logs, `export/` and,
+`spectrograms_<test>.png` per test clip (`<test>_2`, ... where two clips share a name,
+or one is called validation), TensorBoard logs, `export/` and,
 last, metrics.json.
 """
 
@@ -136,20 +137,35 @@ def evaluate(cfg, split, denoiser, wd):
                                      denoiser.denoise(split.noisy), cfg)}, est
 
 
+def output_names(paths, reserved=("validation",)):
+    """A distinct output name per test clip: its stem, or `<stem>_2`, `<stem>_3`, ... when
+    another clip (or the validation tail's outputs) already has that name."""
+    used, names = set(reserved), []
+    for path in paths:
+        name, n = path.stem, 1
+        while name in used:
+            n += 1
+            name = f"{path.stem}_{n}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
 def denoise_tests(cfg, denoiser, tests, rate, wd):
     """Denoises each `(path, wave at rate, original rate)`; writes its WAV (at its own rate)
-    and spectrograms. Returns one dict per clip."""
+    and spectrograms, named by `output_names`. Returns one dict per clip."""
     outputs = []
-    for path, wave, orig_rate in tests:
+    names = output_names([path for path, _, _ in tests])
+    for (path, wave, orig_rate), name in zip(tests, names):
         out = denoiser.denoise(wave)
         if not np.all(np.isfinite(out)):
             raise InputError(f"--test: denoising {path} gave non-finite samples; nothing written")
         panels = [(f"noisy: {path.name}", wave), ("denoised", out)]
         if orig_rate != rate:
             out = taudio.resample(out, rate, orig_rate).numpy()
-        wav = wd.path(f"{path.stem}_denoised.wav")
+        wav = wd.path(f"{name}_denoised.wav")
         taudio.write_wav(wav, out, orig_rate)
-        png = _spectrogram_png(panels, rate, cfg, wd.path(f"spectrograms_{path.stem}.png"))
+        png = _spectrogram_png(panels, rate, cfg, wd.path(f"spectrograms_{name}.png"))
         outputs.append({"input": str(path), "output": str(wav), "spectrogram": str(png),
                         "sample_rate": orig_rate, "seconds": len(out) / orig_rate})
     return outputs
@@ -171,7 +187,7 @@ def _export(cfg, denoiser, split, est, wd):
 
 
 def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
-        noisy=data.NOISY, verbose="auto"):
+        noisy=data.NOISY, verbose="auto", restart=False):
     """Trains, evaluates, denoises the test clips, exports, and prints a summary.
 
     Every input is checked before the workdir is written.
@@ -184,6 +200,7 @@ def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
         tests: noisy clips to denoise (a bare name is looked up in the data folder).
         clean, noisy: the sample-aligned training pair (bare names: in the data folder).
         verbose: Keras' `fit` verbosity (2: one line per epoch, for logs).
+        restart: start over if `workdir` holds the unfinished run of another config.
 
     Returns:
         The metrics dict written to `<workdir>/metrics.json`, plus `workdir`.
@@ -198,7 +215,7 @@ def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
     test_waves = [(p, *data.load_test(p, split.sample_rate, cfg.fft_length)) for p in test_paths]
     keras.utils.set_random_seed(cfg.seed)
     wd = Workdir(workdir)
-    wd.write_json("config.json", cfg)
+    wd.write_config(cfg, restart)
     denoiser, history, snrs = train(cfg, split, wd, verbose)
     scores, est = evaluate(cfg, split, denoiser, wd)
     rate = split.sample_rate

@@ -193,17 +193,12 @@ def paths_and_labels(recordings):
 
 
 def check_wavs(recordings):
-    """Reads every WAV header; a file tf.audio.decode_wav cannot read is an InputError naming it."""
-    from tfdl.audio import wav_info
+    """`tfdl.audio.check_wav` of every recording: a file tf.audio.decode_wav cannot read is
+    an InputError naming it."""
+    from tfdl.audio import check_wav
 
     for r in recordings:
-        info = wav_info(r.path)
-        if info["format"] != 1 or info["bits"] != 16:
-            raise InputError(f"not a 16-bit PCM WAV (format {info['format']}, "
-                             f"{info['bits']} bits): {r.path}")
-        size = r.path.stat().st_size
-        if info["frames"] <= 0 or info["frames"] * info["block"] > size:
-            raise InputError(f"corrupt WAV (data chunk empty or longer than the file): {r.path}")
+        check_wav(r.path)
 
 
 def default_noise_dir():

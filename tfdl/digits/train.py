@@ -316,6 +316,8 @@ def run(cfg, workdir="runs/digits", data_dir=None, verbose="auto", restart=False
         else:
             report = train_and_evaluate(cfg, train, test, wd, strategy, verbose=verbose)
     except tf.errors.InvalidArgumentError as e:
-        raise InputError(f"could not read the audio: {e.message.splitlines()[0]}") from None
+        from tfdl.audio import tf_error_message
+
+        raise InputError(f"could not read the audio: {tf_error_message(e)}") from None
     cli.summary("spoken digits: done", _summary_rows(cfg, report, wd))
     return report

@@ -64,9 +64,9 @@ def decode_clips(paths, sample_rate, length, batch_size=256):
                 deterministic=True).batch(batch_size)
     try:
         out = np.concatenate([b.numpy() for b in ds])
-    except tf.errors.OpError:
+    except (tf.errors.OpError, UnicodeDecodeError) as e:  # TF can fail to decode its message
         _raise_for_bad_wav(paths)
-        raise
+        raise InputError(f"could not decode the clips: {audio.tf_error_message(e)}") from None
     out = out.astype(np.float32)
     if len(_DECODED) > 16:
         _DECODED.clear()
@@ -77,13 +77,11 @@ def decode_clips(paths, sample_rate, length, batch_size=256):
 def _raise_for_bad_wav(paths):
     """A one-line InputError naming the first file tf.audio cannot decode (else returns)."""
     for p in paths:
-        info = audio.wav_info(p)
-        if info["format"] != 1 or info["bits"] != 16:
-            raise InputError(f"unsupported WAV encoding (need 16-bit PCM): {p}") from None
+        audio.check_wav(p)
         try:
             audio.decode_wav(tf.io.read_file(p))
-        except tf.errors.OpError as e:
-            raise InputError(f"corrupt WAV file {p}: {e.message.splitlines()[0]}") from None
+        except (tf.errors.OpError, UnicodeDecodeError) as e:
+            raise InputError(f"corrupt WAV file {p}: {audio.tf_error_message(e)}") from None
 
 
 def load_noise(files, sample_rate):

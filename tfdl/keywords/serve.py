@@ -6,6 +6,7 @@ window over a long recording and reports keywords with their times
 (smoothing and suppression as the TensorFlow example's `RecognizeCommands`).
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,11 @@ from tfdl.keywords.corpus import SILENCE_LABEL, UNKNOWN_LABEL
 
 USAGE = ("python -m apps.keywords predict a.wav ... | stream long.wav "
          "[--export_dir=runs/keywords/export]")
+
+
+def _warn(lines):
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def predict_probs(model_or_fn, waves, batch_size=128):
@@ -39,7 +45,7 @@ class Spotter:
         sample_rate: overrides / replaces the rate stored in the export.
 
     Raises:
-        InputError: no SavedModel or .tflite file at `export_dir`.
+        InputError: no SavedModel or .tflite file at `export_dir`, or another task's export.
     """
 
     def __init__(self, export_dir, sample_rate=None):
@@ -51,7 +57,7 @@ class Spotter:
         meta = export.read_metadata(export.export_dir_of(export_dir))
         self.sample_rate = int(sample_rate or meta.get("sample_rate") or 16000)
         self.clip_samples = int(meta.get("clip_samples") or self.sample_rate)
-        self._loaded = export.load(export_dir)
+        self._loaded = export.load(export_dir, task="keywords")
         self.labels = meta.get("labels")
         if self.labels is None:
             out = self._loaded.serve(tf.zeros([1, self.clip_samples]))
@@ -62,10 +68,15 @@ class Spotter:
         return predict_probs(self._loaded.serve, np.asarray(waves, np.float32), batch_size)
 
     def classify_files(self, paths):
-        """[(path, label, probability)] for WAV files (resampled to the model's rate)."""
+        """[(path, label, probability)] for WAV files (resampled to the model's rate).
+
+        Silent or too-short clips get a one-line warning on stderr; a clip with NaN
+        or Inf samples is refused (InputError).
+        """
         out = []
         for p in paths:
             x, _ = audio.load(p, self.sample_rate)
+            _warn(audio.clip_warnings(x, self.sample_rate, p))
             res = self._loaded.serve(tf.constant(x[None], tf.float32))
             cid = int(res["class_id"][0])
             out.append((str(p), res["label"][0].numpy().decode(),
@@ -153,6 +164,8 @@ def stream(export_dir, wav_path, **kwargs):
     """
     spotter = Spotter(export_dir)
     x, _ = audio.load(wav_path, spotter.sample_rate)
+    _warn(audio.clip_warnings(x, spotter.sample_rate, wav_path,
+                              min_seconds=spotter.clip_samples / spotter.sample_rate))
     found = detect(spotter.probabilities, x, spotter.sample_rate, spotter.clip_samples,
                    spotter.labels, **kwargs)
     for d in found:

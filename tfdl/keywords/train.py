@@ -134,7 +134,7 @@ def _summary_rows(result):
     return rows
 
 
-def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto"):
+def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=False):
     """Trains, evaluates and exports a keyword spotter; writes the workdir; prints a summary.
 
     Args:
@@ -143,6 +143,7 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto"):
         data_dir: the keyword folder or a parent holding `keywords/` (None:
             `$TFDL_DATA_DIR/keywords`, the Keras cache, else a download).
         verbose: Keras' `fit` verbosity (2: one line per epoch, for logs).
+        restart: start over if `workdir` holds the unfinished run of another config.
 
     Returns:
         dict: the metrics written to `metrics.json` plus `workdir`, `export`
@@ -160,7 +161,7 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto"):
     _describe(data)
     model = build(cfg, len(data.corpus.labels))
     wd = Workdir(workdir)
-    wd.write_json("config.json", cfg)
+    wd.write_config(cfg, restart)
     bank = kd.noise_bank(data.train_noise, cfg.clip_samples)
     history = _fit(cfg, model, data, bank, wd, verbose)
     labels = data.corpus.labels

@@ -114,12 +114,11 @@ def _train_members(cfg, sets, phones, wd, verbose):
     import numpy as np
 
     from tfdl import plots
-    from tfdl.workdir import Workdir
 
     models, results, val_probs, test_probs = [], {}, [], []
     for name, mcfg in member_configs(cfg):
         print(f"\n== member {name} ({mcfg.model}, context +-{mcfg.context} x{mcfg.stride})")
-        mwd = Workdir(wd.path("members", name))
+        mwd = wd.sub("members", name)
         model, history = train_member(mcfg, sets["train"], sets["val"], len(phones), mwd,
                                       verbose)
         plots.training_curves(history, mwd.path("training_curves.png"), title=name)
@@ -224,7 +223,7 @@ def _summary_rows(out, wd):
                    ("tensorboard", f"tensorboard --logdir {wd.root}")]
 
 
-def run(cfg, workdir="runs/phonemes", data_dir=None, verbose="auto"):
+def run(cfg, workdir="runs/phonemes", data_dir=None, verbose="auto", restart=False):
     """Runs `cfg`: data -> members -> ensemble rules -> figures -> export; prints a summary.
 
     Args:
@@ -232,6 +231,7 @@ def run(cfg, workdir="runs/phonemes", data_dir=None, verbose="auto"):
         workdir: the run's folder.
         data_dir: the phonemes folder (None: `$TFDL_DATA_DIR/phonemes`, the Keras cache).
         verbose: Keras' `fit` verbosity (2: one line per epoch, for logs).
+        restart: start over if `workdir` holds the unfinished run of another config.
 
     Returns:
         The metrics dict written (last) to `<workdir>/metrics.json`.
@@ -245,7 +245,7 @@ def run(cfg, workdir="runs/phonemes", data_dir=None, verbose="auto"):
     cfg.validate()
     corpus, phones, split, sets = load_sets(cfg, data_dir)
     wd = Workdir(workdir)
-    wd.write_json("config.json", cfg)
+    wd.write_config(cfg, restart)
     wd.write_json("phones.json", phones)
     models, results, val_probs, test_probs = _train_members(cfg, sets, phones, wd, verbose)
     weights, final_pred, ens, final_name = _combine(list(results), sets, val_probs, test_probs)
