@@ -295,3 +295,10 @@ def test_cli_run_exit_status(monkeypatch, capsys):
         cli.run(bad_input)
     assert e.value.code == 2
     assert capsys.readouterr().err.strip() == "error: --epochs must be positive. Received: --epochs=0"
+
+
+def test_steps_per_execution_never_exceeds_an_epoch():
+    assert train.steps_per_execution(2) == 2 and train.steps_per_execution(71) == 16
+    assert train.steps_per_execution(0) == 1
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        assert train.steps_per_execution(71) == 1

@@ -77,6 +77,14 @@ def make_optimizer(name="adam", learning_rate=1e-3, schedule="constant", decay_s
 STEPS_PER_EXECUTION = 16
 
 
+def steps_per_execution(steps_per_epoch):
+    """`STEPS_PER_EXECUTION`, but never more than an epoch's steps (Keras' progress bar would
+    count past its total: "16/2"), and 1 under a tf.distribute strategy."""
+    if tf.distribute.has_strategy():
+        return 1
+    return max(1, min(STEPS_PER_EXECUTION, int(steps_per_epoch)))
+
+
 def cpu_threads(cores=None, microbatches=1):
     """TensorFlow's thread pools for `use_microbatches(model, microbatches)` on `cores` cores.
 

@@ -86,10 +86,14 @@ def speaker_adversary(model, num_speakers, scale, features="global_pool", hidden
 
 
 def adapt_batchnorm(model, dataset):
-    """Unsupervised speaker adaptation (AdaBN, Li et al. 2018): every batch-norm layer's
-    moving mean and variance become the statistics of its input on `dataset`.
+    """Every batch-norm layer's moving mean and variance become the statistics of its
+    input on `dataset`.
 
-    `dataset` holds unlabeled recordings of one new speaker (or microphone).
+    On the training split after training, this is PreciseBN (exact population
+    statistics in place of the lagging moving averages; `tfdl.digits.train`
+    does it for every run). On one new speaker's recordings, it is unsupervised
+    speaker adaptation (AdaBN, Li et al. 2018): `dataset` holds unlabeled
+    recordings of one new speaker (or microphone).
     Training normalised each layer with the four training speakers'
     statistics; a new voice shifts them, and re-estimating them from the new
     speaker's own recordings removes that shift. No labels and no gradient
