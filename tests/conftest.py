@@ -178,6 +178,21 @@ def mini_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_fsdd(mini_root):
+    """A synthetic FSDD folder: 2 speakers x 10 digits x 7 takes of 0.3 s tones (a pitch per
+    digit), 8 kHz; takes 0-4 are the official test split."""
+    root = mini_root / "tiny_fsdd"
+    rec = root / "recordings"
+    rng = np.random.default_rng(0)
+    for s, speaker in enumerate(("amy", "ben")):
+        for d in range(10):
+            for t in range(7):
+                x = sine(200 + 150 * d + 20 * s, 0.3, 8000) + rng.normal(0, 0.01, 2400)
+                write_wav(rec / f"{d}_{speaker}_{t}.wav", x.astype(np.float32), 8000)
+    return root
+
+
+@pytest.fixture(scope="session")
 def fsdd_assets(mini_root):
     """An FSDD dataset folder (`fsdd/recordings/`) holding the 20 real asset recordings.
 

@@ -31,20 +31,6 @@ def run(name, tiny_fsdd, workdir, **fields):
 
 
 @pytest.fixture(scope="module")
-def tiny_fsdd(tmp_path_factory):
-    """2 speakers x 10 digits x 7 takes of 0.3 s tones (digit-dependent pitch), 8 kHz."""
-    root = tmp_path_factory.mktemp("data") / "fsdd"
-    rec = root / "recordings"
-    rng = np.random.default_rng(0)
-    for s, speaker in enumerate(("amy", "ben")):
-        for d in range(10):
-            for t in range(7):
-                x = sine(200 + 150 * d + 20 * s, 0.3, 8000) + rng.normal(0, 0.01, 2400)
-                write_wav(rec / f"{d}_{speaker}_{t}.wav", x.astype(np.float32), 8000)
-    return root
-
-
-@pytest.fixture(scope="module")
 def smoke_run(tiny_fsdd, tmp_path_factory):
     """`python -m apps.digits --model=mfcc --config.epochs=1 ...` (the app's own main)."""
     workdir = tmp_path_factory.mktemp("runs") / "digits"

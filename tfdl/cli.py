@@ -158,6 +158,11 @@ def run(main, flag_values=None):
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         try:
+            training = len(argv) < 2 or argv[1] == "train"  # not predict / stream
+            if training and "workdir" in flags.FLAGS and flags.FLAGS.workdir:  # before any data
+                from tfdl.workdir import check_writable
+
+                check_writable(flags.FLAGS.workdir)
             result = main(argv)
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
