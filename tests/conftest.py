@@ -82,6 +82,31 @@ def load_app(name):
     return importlib.import_module(target)
 
 
+def app_error(name, *args):
+    """Runs `python -m apps.<name> ARGS` in this process, for a command line that must fail.
+
+    Each case in a subprocess costs a TensorFlow import (~5 s); one subprocess
+    per app shows the real exit status and the absence of TensorFlow's
+    start-up noise, and the other bad command lines of that app go through
+    the same `cli.run` here. Returns (exit status, stderr lines).
+    """
+    import contextlib
+    import io
+    import sys
+
+    from tfdl import cli
+
+    module = load_app(name)
+    err, argv = io.StringIO(), sys.argv
+    sys.argv = [f"apps/{name}.py", *args]
+    try:
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+            cli.run(module.main)
+    finally:
+        sys.argv = argv
+    return e.value.code, err.getvalue().strip().splitlines()
+
+
 def parse_app(name, *args):
     """`load_app(name)`, then its flags parsed from `args` as a command line would be."""
     from tfdl import cli

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from conftest import load_app, parse_app, sine, write_wav
+from conftest import app_error, load_app, parse_app, sine, write_wav
 from tfdl.audio import read_audio
 from tfdl.denoise import data, model, train
 from tfdl.denoise.configs import CONFIGS
@@ -183,9 +183,8 @@ def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
             (["--model=fc", "--config=best"], "give --config or --model, not both"),
             (["--griffin_lim=4"], "Unknown command line flag 'griffin_lim'"),
             (["noisy.wav"], "apps.denoise takes no arguments (clips to denoise: --test=FILE)")]:
-        r = _cli(*args, f"--workdir={tmp_path / 'wd'}")
-        assert r.returncode == 2, args
-        lines = r.stderr.strip().splitlines()
+        code, lines = app_error("denoise", *args, f"--workdir={tmp_path / 'wd'}")
+        assert code == 2, args
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 

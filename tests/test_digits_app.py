@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import load_app, parse_app, sine, write_wav
+from conftest import app_error, load_app, parse_app, sine, write_wav
 from tfdl.digits import adapt as adaptation
 from tfdl.digits import data as fsdd
 from tfdl.digits import model as digits
@@ -204,9 +204,8 @@ def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
             (["--model=nope"], "--model=nope: value should be one of <plain|"),
             (["--model=mfcc", "--config=best"], "give --config or --model, not both"),
             (["nope.wav"], "unknown command 'nope.wav'; use train, predict")]:
-        r = _cli(*args, f"--workdir={tmp_path / 'wd'}")
-        assert r.returncode == 2, args
-        lines = r.stderr.strip().splitlines()
+        code, lines = app_error("digits", *args, f"--workdir={tmp_path / 'wd'}")
+        assert code == 2, args
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 

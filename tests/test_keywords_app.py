@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from conftest import load_app, parse_app, sine, write_wav
+from conftest import app_error, load_app, parse_app, sine, write_wav
 from test_keywords_data import make_corpus
 from tfdl.config import from_dict
 from tfdl.errors import InputError
@@ -195,9 +195,8 @@ def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
             (["--model=nope"], "--model=nope: value should be one of <cnn|"),
             (["--model=cnn", "--config=best"], "give --config or --model, not both"),
             (["nope.wav"], "unknown command 'nope.wav'; use train, predict, stream")]:
-        r = _cli(*args, f"--workdir={tmp_path / 'wd'}")
-        assert r.returncode == 2, args
-        lines = r.stderr.strip().splitlines()
+        code, lines = app_error("keywords", *args, f"--workdir={tmp_path / 'wd'}")
+        assert code == 2, args
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import MINI_PHONEME_FRAMES, load_app, parse_app
+from conftest import MINI_PHONEME_FRAMES, app_error, load_app, parse_app
 from tfdl import export
 from tfdl.errors import InputError
 from tfdl.phonemes import data, frames, htk, serve, train
@@ -196,9 +196,8 @@ def test_cli_bad_flags_one_line_and_nonzero_exit(tmp_path):
              "--config.members must be models from"),
             (["--config.dropout=1"], "--config.dropout must be in [0, 1)"),
             (["nope.mfcc"], "apps.phonemes takes no arguments. Received: nope.mfcc")]:
-        r = _cli(*args, f"--workdir={tmp_path / 'wd'}")
-        assert r.returncode == 2, args
-        lines = r.stderr.strip().splitlines()
+        code, lines = app_error("phonemes", *args, f"--workdir={tmp_path / 'wd'}")
+        assert code == 2, args
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
 
 
