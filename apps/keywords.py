@@ -6,8 +6,12 @@ r"""Keyword spotting on a Speech Commands-layout folder: train, classify clips, 
     python -m apps.keywords predict a.wav b.wav --export_dir=runs/keywords/export
     python -m apps.keywords stream long.wav --export_dir=runs/keywords/export --threshold=0.7
 
-`--help` lists the named configs; docs/keywords.md describes the outputs.
+`stream` also writes `<workdir>/stream/<name>/report.html` (the detections on a
+timeline; `--report=false`: none). `--help` lists the named configs;
+docs/keywords.md describes the outputs.
 """
+
+from pathlib import Path
 
 import tfdl  # noqa: F401  (quiet TensorFlow start-up; import before TF)
 from absl import flags
@@ -37,9 +41,12 @@ def main(argv):
     if command == "stream":
         if len(args) != 1:
             raise InputError(f"stream needs one WAV file: {serve.USAGE}")
-        return serve.stream(export_dir, args[0], hop_ms=FLAGS.hop_ms,
-                            average_window_ms=FLAGS.average_window_ms,
-                            threshold=FLAGS.threshold, suppression_ms=FLAGS.suppression_ms)
+        out = f"{FLAGS.workdir}/stream/{Path(args[0]).stem}" if FLAGS.report else None
+        found = serve.stream(export_dir, args[0], out, hop_ms=FLAGS.hop_ms,
+                             average_window_ms=FLAGS.average_window_ms,
+                             threshold=FLAGS.threshold, suppression_ms=FLAGS.suppression_ms)
+        cli.finish(out)  # the detections on a timeline: <workdir>/stream/<name>/report.html
+        return found
     if args:
         raise InputError(f"train takes no arguments. Received: {' '.join(args)}")
     return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir, restart=FLAGS.restart)

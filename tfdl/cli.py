@@ -3,8 +3,9 @@
 An app defines its flags with `define_flags(CONFIGS, ...)` (a named config,
 field overrides, `--model`, `--workdir`, `--data_dir`), reads the run's
 config with `config()`, and runs under `run(main)`, which prints any
-`InputError` or bad flag as one line with exit status 2. Tests parse a
-command line with `parse_flags(argv)`.
+`InputError` or bad flag as one line with exit status 2, and ends a
+finished training run with `finish` (run.json and report.html, unless
+`--report=false`). Tests parse a command line with `parse_flags(argv)`.
 """
 
 import sys
@@ -16,18 +17,23 @@ from tfdl.errors import InputError
 
 _CONFIGS = []  # the Configs behind the --config flag of the app in this process
 _KEY_FLAGS = []  # the flags `define_flags` made, shown by the app's --help
+_PROGRAM = []  # the module that defined the flags (`apps.digits`): its command line's name
 
 
 def define_flags(configs, *, workdir, data_help=None, model=True):
     """Defines the flags of an app whose runs are `configs` (a `tfdl.config.Configs`).
 
     Flags: `--config=NAME` and `--config.FIELD=VALUE` (ml_collections), `--model=NAME`
-    (when `model`: the named config of a model), `--workdir` and, when
-    `data_help` is given, `--data_dir`. Call it at the app module's top level.
+    (when `model`: the named config of a model), `--workdir`, `--restart`,
+    `--report` and, when `data_help` is given, `--data_dir`. Call it at the
+    app module's top level.
     """
     from ml_collections import config_flags
 
     _CONFIGS[:] = [configs]
+    caller = sys._getframe(1).f_globals  # the app's module: its command line's name
+    spec = caller.get("__spec__")
+    _PROGRAM[:] = [spec.name.removesuffix(".__main__") if spec else caller["__name__"]]
     holder = config_flags.DEFINE_config_dataclass(
         "config", configs.get("default"),
         f"A named {configs.task} config, then --config.FIELD=VALUE overrides one field "
@@ -43,9 +49,13 @@ def define_flags(configs, *, workdir, data_help=None, model=True):
     flags.DEFINE_string("workdir", workdir, "Output folder of the run.")
     flags.DEFINE_bool("restart", False, "Start over when --workdir holds the unfinished run of "
                       "another config (its backup is deleted); without it that is refused.")
+    flags.DEFINE_bool("report", True, "Write report.html into the workdir when the run ends: "
+                      "one self-contained page (metrics, figures, sounds); "
+                      "`python -m tfdl.report WORKDIR` rebuilds it.")
     if data_help:
         flags.DEFINE_string("data_dir", None, data_help)
-    _KEY_FLAGS[:] = ["config"] + (["model"] if model else []) + ["workdir", "restart"] + (
+    _KEY_FLAGS[:] = ["config"] + (["model"] if model else []) + ["workdir", "restart",
+                                                                 "report"] + (
         ["data_dir"] if data_help else [])
 
 
@@ -164,6 +174,8 @@ def run(main, flag_values=None):
 
                 check_writable(flags.FLAGS.workdir)
             result = main(argv)
+            if training and isinstance(result, dict):  # a finished run (a worker returns None)
+                finish(result.get("workdir") or getattr(flags.FLAGS, "workdir", None))
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
@@ -173,6 +185,25 @@ def run(main, flag_values=None):
         return result if isinstance(result, int) else None
 
     app.run(wrapped, flags_parser=_parse)
+
+
+def finish(workdir):
+    """Ends the finished run in `workdir`: run.json and report.html, unless `--report=false`.
+
+    `run` calls it after a training command; an app calls it for another
+    command that leaves a folder (keywords `stream`).
+
+    Returns:
+        The page's path, or None when there is none to write.
+    """
+    if not workdir or not _CONFIGS or ("report" in flags.FLAGS and not flags.FLAGS.report):
+        return None
+    from tfdl import report
+    from tfdl.report.env import command_line
+
+    path = report.finish_run(workdir, _CONFIGS[0].task, command_line(_PROGRAM[0]))
+    print(f"report: {path}")
+    return path
 
 
 def interrupted_message():

@@ -94,3 +94,30 @@ def spectrograms(panels, sample_rate, frame_step, path):
         ax.set_ylabel("kHz")
         fig.colorbar(im, ax=ax, label="dB")
     return _save(fig, path)
+
+
+def detections_timeline(waveform, sample_rate, detections, path, title=""):
+    """A long recording's waveform with labelled spans: what a stream detected, and when.
+
+    Args:
+        detections: dicts with `start_s`, `end_s`, `time_s`, `label`, `score`
+            (`tfdl.keywords.serve.detect`).
+    """
+    seconds = len(waveform) / sample_rate
+    fig, ax = plt.subplots(figsize=(min(16, max(8, 0.5 * seconds)), 3))
+    t = np.arange(len(waveform)) / sample_rate
+    ax.plot(t, waveform, lw=0.4, color="0.55")
+    top = float(np.max(np.abs(waveform))) or 1.0
+    labels = sorted({d["label"] for d in detections})
+    for d in detections:
+        color = f"C{labels.index(d['label']) % 10}"
+        ax.axvspan(d["start_s"], d["end_s"], color=color, alpha=0.2, lw=0)
+        ax.axvline(d["time_s"], color=color, lw=1)
+        ax.text(d["time_s"], 1.02 * top, f"{d['label']} {d['score']:.2f}", ha="center",
+                va="bottom", fontsize=8, color=color)
+    ax.set_xlim(0, seconds)
+    ax.set_ylim(-1.25 * top, 1.25 * top)
+    ax.set_xlabel("time (s)")
+    ax.set_yticks([])
+    ax.set_title(title or f"{len(detections)} detection(s)")
+    return _save(fig, path)

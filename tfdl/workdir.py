@@ -10,8 +10,9 @@
   interrupted run) of another config, unless `restart`; the same config
   resumes (`tfdl.train.fit`).
 * Files are written atomically (temp file + rename, mode 0644 less the umask,
-  like the PNGs beside them), and `metrics.json` is the last thing a run
-  writes, so a folder without it is an unfinished run.
+  like the PNGs beside them), and `metrics.json` is the last result a run
+  writes, so a folder without it is an unfinished run (only `run.json` and
+  `report.html`, its page, follow it: `tfdl.report`).
 """
 
 import dataclasses
@@ -122,8 +123,10 @@ class Workdir:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock_fd = _lock(self.root) if lock else None
-            # A re-run into the same folder must not look finished before it is.
-            (self.root / "metrics.json").unlink(missing_ok=True)
+            # A re-run into the same folder must not look finished before it is, nor show
+            # the last run's page.
+            for name in ("metrics.json", "run.json", "report.html"):
+                (self.root / name).unlink(missing_ok=True)
         except OSError as e:  # what os.access could not tell (read-only file system, ...)
             raise InputError(f"--workdir cannot be written: {self.root} ({e.strerror})") from None
 

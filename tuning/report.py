@@ -1,8 +1,10 @@
-"""A search's results: table (CSV + Markdown), metric-vs-parameters figure, TensorBoard HParams.
+"""A search's results: table (CSV + Markdown), metric-vs-parameters figure, TensorBoard
+HParams, and the search's report page.
 
 `collect(oracle, project_dir)` turns keras-tuner trials into rows with the
 trial id, status, the worker that ran it, every hyperparameter, the trainable
-parameter count, the validation metric and the trial's wall time.
+parameter count, the validation metric and the trial's wall time. `fill` lays
+out the search's report.html (`tfdl.report`) from results.json.
 """
 
 import csv
@@ -225,3 +227,69 @@ def print_summary(cfg, project_dir, summary, objective):
              ("figure", summary["paths"]["figure"]),
              ("tensorboard", f"tensorboard --logdir {summary['paths']['tensorboard']}")]
     print_rows(f"Search {cfg.app} ({project_dir})", rows)
+
+
+# The README's search target (docs/experiments/tuning.md): beat the hand-designed digits
+# `mfcc` model (99.2 % official test accuracy, 80,546 parameters) with fewer parameters.
+DIGITS_GOAL = {"test_accuracy": 0.992, "params": 80_546}
+
+
+def _sorted_trials(results):
+    """The trials, best score first (unscored ones last)."""
+    sign = -1 if results.get("direction") == "max" else 1
+    return sorted(results["trials"], key=lambda r: (r["metric"] is None,
+                                                    sign * (r["metric"] or 0), r["trial"]))
+
+
+def _final(page, final):
+    if final is None:
+        return [page.text("The best architecture was not retrained (--config.final_epochs=0).",
+                          note=True)]
+    return [page.text(f"Retrained for {final['final_epochs']} epochs on the whole training "
+                      f"split, tested once: test accuracy {final['test_accuracy']:.2%}, "
+                      f"{final['params']:,} trainable parameters; exported to best/export."),
+            page.figure("best/training_curves.png", "the retrained best architecture"),
+            page.figure("best/confusion_matrix.png", "its test confusion matrix")]
+
+
+def fill(page):
+    """Lays out a search's page (`tfdl.report.Page`): trials best first, the score against
+    the parameters, the best config, one collapsed section per trial."""
+    run = page.run
+    results, search = run.json("results.json"), run.json("search_config.json") or {}
+    final = run.json("best", "metrics.json")
+    page.config = search
+    app, objective = search.get("app", "?"), results["objective"]
+    page.title = f"Architecture search: {app}"
+    trials = _sorted_trials(results)
+    best = results.get("best") or {}
+    done = sum(r["status"] == "COMPLETED" for r in trials)
+    page.metric("trials completed", f"{done} of {len(trials)}")
+    page.metric(f"best trial's {objective}", best.get("metric"), "{:.4f}")
+    page.metric("best trial's parameters", best.get("params"), "{:,}")
+    if final is not None:
+        acc, params = final["test_accuracy"], final["params"]
+        if app == "digits":
+            page.goal_source = "docs/experiments/tuning.md"
+            page.metric("final test accuracy, parameters", (acc, params),
+                        "{0[0]:.2%}, {0[1]:,}", "above 99.2 % with fewer than 80,546 "
+                        "(the hand-designed mfcc model)",
+                        acc > DIGITS_GOAL["test_accuracy"] and params < DIGITS_GOAL["params"])
+        else:
+            page.metric("final test accuracy", acc, "{:.2%}")
+    names = _hp_names(trials)
+    rows = [[r["trial"], r["status"], r["metric"], r["params"], r["seconds"],
+             *[r["hp"].get(n) for n in names]] for r in trials]
+    page.add("Trials, best first", [
+        page.table(["trial", "status", objective, "parameters", "seconds", *names], rows,
+                   f"budget: {results.get('max_params') or 'none'} parameters",
+                   highlight=[i for i, r in enumerate(trials) if r["trial"] == best.get("trial")]),
+        page.figure("params_vs_metric.png", f"{objective} against trainable parameters")])
+    page.add("Best config", [page.table(["hyperparameter", "value"], best.get("hp", {}).items()),
+                             *_final(page, final)])
+    for r in trials:
+        score = "-" if r["metric"] is None else f"{r['metric']:.4f}"
+        page.add(f"Trial {r['trial']}: {objective} {score}", [
+            page.table(["hyperparameter", "value"], r["hp"].items()),
+            page.text(f"{r['status']}; parameters {r['params']}; {_fmt(r['seconds'])} s; ran "
+                      f"by {r['tuner'] or '?'}", note=True)], collapsed=True)

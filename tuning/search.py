@@ -17,7 +17,8 @@ Writes into `--workdir` (default `runs/tuning/<app>`):
 keras-tuner's trial folders, `results.csv` / `results.md` (trial,
 hyperparameters, parameters, validation metric, time), `params_vs_metric.png`,
 `tensorboard/` (HParams dashboard: `tensorboard --logdir runs/tuning/<app>/tensorboard`),
-and `best/`: the best architecture retrained for `--final_epochs` on the whole
+`report.html` (trials best first, the score against the parameters, the best config;
+`--report=false`: none), and `best/`: the best architecture retrained for `--final_epochs` on the whole
 training split, tested once on the test split and exported like the app's own
 SavedModel (`best/export`, raw waveforms in), with `best/metrics.json`.
 
@@ -299,7 +300,8 @@ def run(cfg, workdir=None, data_dir=None, restart=False, resume=True, verbose="a
     if cfg.final_epochs:
         best_hp = tuner.oracle.get_best_trials(1)[0].hyperparameters
         final = retrain_best(cfg, hypermodel, best_hp, project.dir / "best", verbose)
-    summary = {"rows": rows, "best": best, "final": final, "search_seconds": search_seconds,
+    summary = {"workdir": str(project.dir), "rows": rows, "best": best, "final": final,
+               "search_seconds": search_seconds,
                "paths": {k: str(v) for k, v in paths.items()},
                "redrawn": getattr(tuner.oracle, "redrawn", 0),
                "shrunk": getattr(tuner.oracle, "shrunk", 0)}
@@ -325,7 +327,9 @@ def main(argv):
     # SavedModel export logs INFO lines through TF's logger: not the user's concern.
     tf.get_logger().setLevel("WARNING")
     f = flags.FLAGS
-    run(cli.config(), f.workdir or None, f.data_dir, f.restart, f.resume)
+    # The summary (None on a worker) ends the run: `tfdl.cli.run` writes report.html in
+    # its workdir.
+    return run(cli.config(), f.workdir or None, f.data_dir, f.restart, f.resume)
 
 
 if __name__ == "__main__":

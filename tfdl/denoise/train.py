@@ -6,11 +6,11 @@ SNR = 10 log10(sum s^2 / sum (s - s_hat)^2). The Keras metric `snr` is the
 waveform SNR of each batch; its validation value `val_snr` drives the best
 checkpoint and early stopping, and `ValidationMonitor` logs the exact tail
 SNR and audio to TensorBoard. The run writes the workdir: config.json,
-history.json, training_curves.png, validation_denoised.wav,
-spectrograms_validation.png, `<test>_denoised.wav` and
-`spectrograms_<test>.png` per test clip (`<test>_2`, ... where two clips share a name,
-or one is called validation), TensorBoard logs, `export/` and,
-last, metrics.json.
+history.json, training_curves.png, validation_{noisy,denoised,clean}.wav,
+spectrograms_validation.png, `<test>_denoised.wav`, `<test>_noisy.wav` (the
+input) and `spectrograms_<test>.png` per test clip (`<test>_2`, ... where two
+clips share a name, or one is called validation), TensorBoard logs, `export/`
+and, last, metrics.json.
 """
 
 import os
@@ -126,7 +126,8 @@ def evaluate(cfg, split, denoiser, wd):
     far the model is from the oracle on audio it trained on tells under-fitting from
     over-fitting); writes the denoised tail and its spectrograms."""
     est = denoiser.denoise(split.val_noisy)
-    taudio.write_wav(wd.path("validation_denoised.wav"), est, split.sample_rate)
+    for name, wave in (("noisy", split.val_noisy), ("denoised", est), ("clean", split.val_clean)):
+        taudio.write_wav(wd.path(f"validation_{name}.wav"), wave, split.sample_rate)
     _spectrogram_png([("noisy (validation tail)", split.val_noisy), ("denoised", est),
                       ("clean", split.val_clean)], split.sample_rate, cfg,
                      wd.path("spectrograms_validation.png"))
@@ -152,8 +153,9 @@ def output_names(paths, reserved=("validation",)):
 
 
 def denoise_tests(cfg, denoiser, tests, rate, wd):
-    """Denoises each `(path, wave at rate, original rate)`; writes its WAV (at its own rate)
-    and spectrograms, named by `output_names`. Returns one dict per clip."""
+    """Denoises each `(path, wave at rate, original rate)`; writes its WAV (at its own rate),
+    the input at `rate` (`<name>_noisy.wav`, for the report page) and spectrograms, named by
+    `output_names`. Returns one dict per clip."""
     outputs = []
     names = output_names([path for path, _, _ in tests])
     for (path, wave, orig_rate), name in zip(tests, names):
@@ -165,6 +167,7 @@ def denoise_tests(cfg, denoiser, tests, rate, wd):
             out = taudio.resample(out, rate, orig_rate).numpy()
         wav = wd.path(f"{name}_denoised.wav")
         taudio.write_wav(wav, out, orig_rate)
+        taudio.write_wav(wd.path(f"{name}_noisy.wav"), wave, rate)
         png = _spectrogram_png(panels, rate, cfg, wd.path(f"spectrograms_{name}.png"))
         outputs.append({"input": str(path), "output": str(wav), "spectrogram": str(png),
                         "sample_rate": orig_rate, "seconds": len(out) / orig_rate})

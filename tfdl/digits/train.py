@@ -2,7 +2,9 @@
 
 `run(cfg, workdir, data_dir)` is what `python -m apps.digits` calls; it writes
 the workdir: config.json, history.json, training_curves.png,
-confusion_matrix.png, waveform_mfcc.png, TensorBoard logs, the best checkpoint,
+confusion_matrix.png, waveform_mfcc.png, misclassified.json and
+misclassified/ (the most confident mistakes, for the report page),
+TensorBoard logs, the best checkpoint,
 `export/` (SavedModel and model.tflite, taking raw 8 kHz waveforms of any
 length) and, last, metrics.json. With `split="loso"` each speaker's fold gets
 a `fold_<speaker>/` folder and the top metrics.json holds the mean.
@@ -120,9 +122,18 @@ def _evaluate(cfg, model, served, test, test_ds, length):
     if adapting:
         report["unadapted_accuracy"] = unadapted_accuracy
         report["speaker_adaptation"] = adaptation.ADAPTATION_NOTE
-    report["misclassified"] = [{"file": r.path.name, "predicted": int(p)}
-                               for r, p in zip(test, y_pred) if p != r.digit]
+    report["misclassified"] = [{"file": r.path.name, "true": r.digit, "predicted": int(p),
+                                "probability": float(q[p])}
+                               for r, p, q in zip(test, y_pred, probs) if p != r.digit]
     return report
+
+
+def _save_misclassified(report, test, workdir):
+    """The most confident mistakes as WAVs and misclassified.json, for the report page."""
+    from tfdl.report.clips import save_misclassified
+
+    paths = {r.path.name: r.path for r in test}
+    save_misclassified(workdir, [dict(m, path=paths[m["file"]]) for m in report["misclassified"]])
 
 
 def _figures(cfg, report, history, test, workdir):
@@ -210,6 +221,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
                              for net in nets}
     if plots:
         _figures(cfg, report, history, test, workdir)
+        _save_misclassified(report, test, workdir)
     training.log_hparams(workdir, {k: v for k, v in dataclasses.asdict(cfg).items()
                                    if k in HPARAMS}, {"test_accuracy": report["accuracy"]})
     if cfg.export:

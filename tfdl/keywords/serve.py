@@ -3,7 +3,9 @@
 `Spotter` loads an export (the SavedModel folder or its `model.tflite`) with
 its metadata (sample rate, clip length, labels). `detect` slides a clip-long
 window over a long recording and reports keywords with their times
-(smoothing and suppression as the TensorFlow example's `RecognizeCommands`).
+(smoothing and suppression as the TensorFlow example's `RecognizeCommands`);
+`stream` prints them and, with an `out_dir`, writes a folder for a report page
+(the recording, its timeline, the detections).
 """
 
 import sys
@@ -16,6 +18,7 @@ from tfdl import audio, export
 from tfdl.errors import InputError
 from tfdl.keywords.corpus import SILENCE_LABEL, UNKNOWN_LABEL
 
+STREAM_SECONDS = 120.0  # of a streamed recording kept beside its report page
 USAGE = ("python -m apps.keywords predict a.wav ... | stream long.wav "
          "[--export_dir=runs/keywords/export]")
 
@@ -154,12 +157,13 @@ def predict(export_dir, files):
     return out
 
 
-def stream(export_dir, wav_path, **kwargs):
+def stream(export_dir, wav_path, out_dir=None, **kwargs):
     """`detect` over a WAV file with an exported model; prints and returns the detections.
 
     Args:
         export_dir: the SavedModel folder or its `model.tflite`.
         wav_path: the long recording (any sample rate: resampled).
+        out_dir: a folder for the report page (`write_stream`), or None.
         **kwargs: `detect`'s `hop_ms`, `average_window_ms`, `threshold`, `suppression_ms`.
     """
     spotter = Spotter(export_dir)
@@ -171,4 +175,24 @@ def stream(export_dir, wav_path, **kwargs):
     for d in found:
         print(f"{d['start_s']:8.2f}-{d['end_s']:.2f}s\t{d['label']}\t{d['score']:.3f}")
     print(f"{len(found)} keyword(s) detected in {wav_path}")
+    if out_dir is not None:
+        write_stream(out_dir, x, spotter.sample_rate, found, wav_path, export_dir, kwargs)
     return found
+
+
+def write_stream(out_dir, wave, sample_rate, detections, wav_path, export_dir, settings):
+    """A stream's folder for its report page: the recording (its first `STREAM_SECONDS`),
+    timeline.png (the detections over the waveform) and, last, metrics.json."""
+    from tfdl import plots
+    from tfdl.workdir import Workdir
+
+    wd = Workdir(out_dir)
+    kept = wave[:int(STREAM_SECONDS * sample_rate)]
+    audio.write_wav(wd.path("recording.wav"), kept, sample_rate)
+    plots.detections_timeline(wave, sample_rate, detections, wd.path("timeline.png"),
+                              title=f"{Path(wav_path).name}: {len(detections)} keyword(s)")
+    wd.write_json("metrics.json", {
+        "recording": str(wav_path), "export_dir": str(export_dir), "sample_rate": sample_rate,
+        "seconds": len(wave) / sample_rate, "recording_seconds_kept": len(kept) / sample_rate,
+        "settings": settings, "detections": detections})
+    return wd.root

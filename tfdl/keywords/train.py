@@ -2,7 +2,9 @@
 
 `run(cfg, workdir, data_dir)` is what `python -m apps.keywords` calls; it
 writes the workdir: config.json, history.json, training_curves.png,
-confusion_matrix.png, augmented_example.png, TensorBoard logs, the best
+confusion_matrix.png, augmented_example.png, misclassified.json and
+misclassified/ (the most confident mistakes on the test split, for the
+report page), TensorBoard logs, the best
 checkpoint, `export/` (SavedModel and model.tflite, taking raw waveforms of
 any length at `sample_rate` and returning probabilities, class ids and label
 strings; metadata in `export/assets.extra/tfdl.json`) and, last,
@@ -30,12 +32,29 @@ def compile_model(model, cfg, steps_per_epoch):
     return model
 
 
-def evaluate(model, split, labels, batch_size=128):
-    """`metrics.classification_report` of `model` on a `tfdl.keywords.data.Split`."""
+def evaluate(model, split, labels, batch_size=128, probs=None):
+    """`metrics.classification_report` of `model` on a `tfdl.keywords.data.Split` (or of
+    its class probabilities `probs`, when given)."""
     from tfdl import metrics
 
-    probs = predict_probs(lambda x: model(x, training=False), split.waves, batch_size)
+    if probs is None:
+        probs = predict_probs(lambda x: model(x, training=False), split.waves, batch_size)
     return metrics.classification_report(split.labels, probs.argmax(-1), labels)
+
+
+def save_misclassified(split, probs, labels, cfg, wd):
+    """The most confident mistakes on the test split as WAVs and misclassified.json, for the
+    report page (`tfdl.report.clips`)."""
+    from tfdl.report.clips import save_misclassified as save
+
+    pred = probs.argmax(-1)
+    items = []
+    for i in [int(i) for i in (pred != split.labels).nonzero()[0]]:
+        path = Path(split.paths[i]) if split.paths[i] else None
+        items.append({"file": f"{path.parent.name}_{path.name}" if path else f"silence_{i}.wav",
+                      "true": labels[split.labels[i]], "predicted": labels[pred[i]],
+                      "probability": float(probs[i, pred[i]]), "wave": split.waves[i]})
+    return save(wd, items, cfg.sample_rate)
 
 
 def export_metadata(cfg):
@@ -164,8 +183,10 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
     wd.write_config(cfg, restart)
     bank = kd.noise_bank(data.train_noise, cfg.clip_samples)
     history = _fit(cfg, model, data, bank, wd, verbose)
-    labels = data.corpus.labels
-    test = evaluate(model, data.splits["testing"], labels)
+    labels, te = data.corpus.labels, data.splits["testing"]
+    test_probs = predict_probs(lambda x: model(x, training=False), te.waves)
+    test = evaluate(model, te, labels, probs=test_probs)
+    save_misclassified(te, test_probs, labels, cfg, wd)
     val = evaluate(model, data.splits["validation"], labels)
     noisy = _noisy_accuracy(cfg, model, data)
     _figures(cfg, model, data, bank, history, test, wd)
