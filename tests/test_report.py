@@ -1,0 +1,257 @@
+"""report.html of every app: a tiny run through the app's own command line (`tfdl.cli.run`, in
+this process) writes a page that parses, embeds every figure and sound it promises as data:
+URIs that decode, names no external URL and rebuilds identically (`python -m tfdl.report`);
+`--report=false` writes none."""
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+from absl import flags
+
+from conftest import load_app, sine, write_wav
+from test_keywords_data import make_corpus
+from test_tuning import make_fsdd
+
+ROOT = Path(__file__).resolve().parents[1]
+EXTERNAL = ("http:", "https:", "//", "ftp:", "file:")
+
+
+class Page(HTMLParser):
+    """What a report page holds: its images, sounds, links, collapsed sections, errors."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.images, self.sounds, self.urls, self.missing = {}, {}, [], []
+        self.details = self.scripts_with_src = 0
+        self._audio = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.urls += [v for k, v in attrs if k in ("src", "href", "action", "poster") and v]
+        if tag == "img":
+            self.images[a["data-file"]] = a["src"]
+        elif tag == "audio":
+            self._audio = a["data-file"]
+        elif tag == "source" and self._audio:
+            self.sounds[self._audio] = a["src"]
+        elif tag == "details":
+            self.details += 1
+        elif tag in ("script", "link") and ("src" in a or "href" in a):
+            self.scripts_with_src += 1
+        if "missing" in (a.get("class") or "").split():
+            self.missing.append(a)
+
+    def handle_endtag(self, tag):
+        if tag == "audio":
+            self._audio = None
+
+
+def _decoded(uri, mime):
+    head, data = uri.split(",", 1)
+    assert head == f"data:{mime};base64", head[:40]
+    return base64.b64decode(data)
+
+
+def check_page(workdir, figures=(), sounds=(), details=0):
+    """The page in `workdir`: parsed; each promised figure and sound embedded and decodable;
+    no external reference, no missing file; the same page when rebuilt. Returns it."""
+    import matplotlib.pyplot as plt
+    import soundfile as sf
+
+    from tfdl import report
+
+    html = (Path(workdir) / "report.html").read_text()
+    page = Page(html)
+    assert set(figures) <= set(page.images), sorted(set(figures) - set(page.images))
+    assert set(sounds) <= set(page.sounds), sorted(set(sounds) - set(page.sounds))
+    for name, uri in page.images.items():
+        assert plt.imread(io.BytesIO(_decoded(uri, "image/png")), format="png").size, name
+    for name, uri in page.sounds.items():
+        wave, rate = sf.read(io.BytesIO(_decoded(uri, "audio/flac")))
+        assert len(wave) > 0 and rate > 0, name
+    assert not [u for u in page.urls if not u.startswith("data:") and not u.startswith("#")]
+    assert not [u for u in page.urls if u.lower().startswith(EXTERNAL)]
+    assert page.scripts_with_src == 0 and "@import" not in html and "url(" not in html
+    assert page.missing == [] and page.details >= details
+    assert json.loads((Path(workdir) / "run.json").read_text())["command"].startswith(
+        "python -m ")
+    assert report.render(workdir) == html  # the same page, rebuilt from the folder
+    return page
+
+
+def run_cli(name, *args):
+    """`python -m apps.NAME ARGS` (or `tuning.search`) through `tfdl.cli.run`, in this process."""
+    from tfdl import cli
+
+    module = load_app(name)
+    if name == "tuning.search":
+        module.define_flags()
+    try:
+        with mock.patch.object(sys, "argv", [name, *args]), pytest.raises(SystemExit) as e:
+            cli.run(module.main)
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert e.value.code in (0, None)
+
+
+def test_digits_page_plays_the_misclassified_recordings(tiny_fsdd, tmp_path):
+    wd = tmp_path / "digits"
+    run_cli("digits", "--model=mfcc", "--config.epochs=1", "--config.steps_per_epoch=2",
+            "--config.batch_size=8", "--config.export=false", f"--data_dir={tiny_fsdd}",
+            f"--workdir={wd}")
+    index = json.loads((wd / "misclassified.json").read_text())
+    assert index["total"] == len(json.loads((wd / "metrics.json").read_text())["misclassified"])
+    assert 0 < len(index["saved"]) <= 24
+    page = check_page(wd, ["training_curves.png", "confusion_matrix.png", "waveform_mfcc.png"],
+                      [c["wav"] for c in index["saved"]])
+    assert len(page.sounds) == len(index["saved"])
+    # The command line's own rebuild: the same page; a folder that is no run: one line, exit 2.
+    html = (wd / "report.html").read_text()
+    (wd / "report.html").unlink()
+    r = subprocess.run([sys.executable, "-m", "tfdl.report", str(wd), str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (wd / "report.html").read_text() == html
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {tmp_path} holds no metrics.json: not a finished run"]
+
+
+def test_an_old_run_without_run_json_gets_a_page(tiny_fsdd, tmp_path):
+    """A LOSO run: one collapsed section per fold; rebuilt without run.json, the task comes
+    from config.json's fields and the command is unknown."""
+    from tfdl import report
+
+    wd = tmp_path / "loso"
+    run_cli("digits", "--model=mfcc", "--config.split=loso", "--config.epochs=1",
+            "--config.steps_per_epoch=1", "--config.batch_size=8", f"--data_dir={tiny_fsdd}",
+            f"--workdir={wd}")
+    folds = ["fold_amy", "fold_ben"]
+    check_page(wd, ["confusion_matrix.png"] + [f"{f}/training_curves.png" for f in folds],
+               details=2)
+    (wd / "run.json").unlink()
+    report.write(wd)
+    html = (wd / "report.html").read_text()
+    assert "The command is unknown" in html and "Spoken digits: mfcc, loso split" in html
+    assert report.infer_task(wd / "fold_amy") == "digits"
+
+
+def test_keywords_pages_of_a_run_and_of_a_stream(tmp_path):
+    root = make_corpus(tmp_path / "kw")
+    wd = tmp_path / "run"
+    run_cli("keywords", "--model=cnn", "--config.sample_rate=8000",
+            "--config.clip_duration_ms=500", "--config.validation_percentage=25",
+            "--config.testing_percentage=25", "--config.unknown_percentage=50",
+            "--config.silence_percentage=50", "--config.epochs=1", "--config.batch_size=4",
+            "--config.wanted_words=a,b", "--config.held_out_noise=hum.wav",
+            f"--data_dir={root}", f"--workdir={wd}")
+    index = json.loads((wd / "misclassified.json").read_text())
+    check_page(wd, ["training_curves.png", "confusion_matrix.png", "augmented_example.png"],
+               [c["wav"] for c in index["saved"]])
+    long = np.zeros(4 * 8000, np.float32)
+    long[8000:12000] = sine(300, 0.5, 8000)
+    write_wav(tmp_path / "long.wav", long, 8000)
+    run_cli("keywords", "stream", str(tmp_path / "long.wav"), "--threshold=0.01",
+            f"--workdir={wd}")
+    stream = wd / "stream" / "long"
+    check_page(stream, ["timeline.png"], ["recording.wav"])
+    found = json.loads((stream / "metrics.json").read_text())["detections"]
+    assert f"<td>keywords detected</td><td class=\"num\">{len(found)}</td>" in (
+        stream / "report.html").read_text()
+
+
+def test_denoise_page_plays_noisy_denoised_and_clean(mini_denoise, tmp_path):
+    wd = tmp_path / "denoise"
+    run_cli("denoise", "--model=fc_crm", f"--data_dir={mini_denoise}", f"--workdir={wd}",
+            "--test=test_01_x.wav", "--config.export=false", "--config.max_seconds=3.0",
+            "--config.epochs=1", "--config.steps_per_epoch=2", "--config.units=32",
+            "--config.hidden_layers=2", "--config.context=1", "--config.chunk_frames=8",
+            "--config.batch_size=4")
+    check_page(wd, ["training_curves.png", "spectrograms_validation.png",
+                    "spectrograms_test_01_x.png"],
+               ["validation_noisy.wav", "validation_denoised.wav", "validation_clean.wav",
+                "test_01_x_noisy.wav", "test_01_x_denoised.wav"])
+
+
+@pytest.fixture(scope="module")
+def mini6(mini_phonemes, tmp_path_factory):
+    """The first 6 utterances of `mini_phonemes` (3 train, 1 validation, 2 test)."""
+    root = tmp_path_factory.mktemp("mini6") / "phonemes"
+    for sub, suffix in (("mfcc", ".mfcc"), ("lab", ".lab")):
+        (root / sub).mkdir(parents=True)
+        for i in range(1, 7):
+            shutil.copy(mini_phonemes / sub / f"arctic_a{i:04d}{suffix}", root / sub)
+    return root
+
+
+def test_phonemes_page_has_a_section_per_member(mini6, tmp_path):
+    wd = tmp_path / "phonemes"
+    run_cli("phonemes", "--config=ensemble", "--config.members=logistic,mlp",
+            "--config.context=2", "--config.stride=2", "--config.epochs=1",
+            "--config.frames_per_epoch=1024", "--config.batch_size=256",
+            "--config.test_utterances=2", "--config.val_utterances=1", f"--data_dir={mini6}",
+            f"--workdir={wd}")
+    check_page(wd, ["confusion_matrix.png", "phone_sequence.png",
+                    "members/logistic/training_curves.png", "members/mlp/training_curves.png"],
+               details=2)
+
+
+VISION = {
+    "mnist": (("--config.depth=2", "--config.width=16", "--config.tsne=false",
+               "--config.steps_per_epoch=2", "--config.batch_size=32"),
+              ["training_curves.png", "confusion_matrix.png", "top_output.png",
+               "top_hidden.png", "pca.png"], 0),
+    "notmnist": (("--config.ensemble=2", "--config.filters=4", "--config.dense=8",
+                  "--config.steps_per_epoch=2", "--config.batch_size=32"),
+                 ["training_curves.png", "confusion_matrix.png", "top_output.png"], 2),
+    "optimization": (("--config=both", "--config.depth=2", "--config.width=8",
+                      "--config.dropout_width=8", "--config.batch_size=100"),
+                     ["optimization_sgd.png", "optimization_adam.png", "dropout_loss.png",
+                      "dropout_accuracy.png"], 0),
+    "backprop": (("--config.batch_size=50", "--config.learning_rate=0.1"),
+                 ["backprop_sgd.png", "backprop_rmsprop.png", "backprop_accuracy.png"], 0),
+}
+
+
+@pytest.mark.parametrize("app", VISION)
+def test_vision_pages(app, mini_vision, tmp_path):
+    args, figures, details = VISION[app]
+    wd = tmp_path / app
+    run_cli(app, *args, "--config.train_size=200", "--config.test_size=50",
+            "--config.epochs=1", f"--data_dir={mini_vision}", f"--workdir={wd}")
+    check_page(wd, figures, details=details)
+
+
+def test_report_false_writes_no_page(mini_vision, tmp_path):
+    wd = tmp_path / "bp"
+    run_cli("backprop", "--report=false", "--config.train_size=100", "--config.test_size=50",
+            "--config.epochs=1", "--config.batch_size=50", f"--data_dir={mini_vision}",
+            f"--workdir={wd}")
+    assert (wd / "metrics.json").is_file()
+    assert not (wd / "report.html").exists() and not (wd / "run.json").exists()
+
+
+def test_tuning_page_sorts_the_trials_and_shows_the_best(tmp_path):
+    data = make_fsdd(tmp_path / "data")
+    wd = tmp_path / "search"
+    run_cli("tuning.search", "--config.app=digits", "--config.max_trials=2",
+            "--config.epochs=1", "--config.final_epochs=1", "--config.batch_size=8",
+            "--config.max_params=20000", f"--data_dir={data}", f"--workdir={wd}")
+    page = check_page(wd, ["params_vs_metric.png", "best/training_curves.png",
+                           "best/confusion_matrix.png"], details=2)
+    results = json.loads((wd / "results.json").read_text())
+    html = (wd / "report.html").read_text()
+    scores = sorted((r["metric"] for r in results["trials"] if r["metric"] is not None),
+                    reverse=True)
+    rows = [html.index(f"Trial {r['trial']}:") for r in sorted(
+        results["trials"], key=lambda r: -(r["metric"] or -1))]
+    assert rows == sorted(rows) and len(scores) == 2  # trial sections, best first
+    assert "Best config" in html and page.images
