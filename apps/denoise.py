@@ -4,6 +4,7 @@ r"""Speech denoising: train on a clean/noisy pair, denoise test clips, export ra
     python -m apps.denoise --model=fc --test=test_02_x.wav      # the course's MLP
     python -m apps.denoise --config=best --test=test_02_x.wav   # highest SNR (about an hour)
     python -m apps.denoise --config=tcn_crm --config.epochs=60 --test=test_01_x.wav,test_02_x.wav
+    python -m apps.denoise --test=noisy.wav --reference=clean.wav  # + SI-SDR, SNR, PESQ, STOI
 
 Trains on the first 85 % of `train_dirty_male.wav` -> `train_clean_male.wav`
 (in `--data_dir`, `$TFDL_DATA_DIR/denoise` or `~/.keras/datasets/denoise`),
@@ -17,7 +18,7 @@ import tfdl  # noqa: F401  (quiet TensorFlow start-up; import before TF)
 from absl import flags
 
 from tfdl import cli
-from tfdl.denoise import data, train
+from tfdl.denoise import data, quality, train
 from tfdl.denoise.configs import CONFIGS
 from tfdl.errors import InputError
 
@@ -27,6 +28,8 @@ cli.define_flags(CONFIGS, workdir="runs/denoise",
                            "$TFDL_DATA_DIR/denoise or ~/.keras/datasets/denoise.")
 flags.DEFINE_multi_string("test", [], "Noisy clip(s) to denoise; repeat the flag or use "
                           "commas (a bare name: in the data folder).")
+flags.DEFINE_multi_string("reference", [], "Clean, sample-aligned recording of each --test "
+                          "clip, in order: prints the metrics of the noisy and denoised clip.")
 flags.DEFINE_string("clean", data.CLEAN, "Clean training WAV (a bare name: in the data folder).")
 flags.DEFINE_string("noisy", data.NOISY, "Noisy training WAV, sample-aligned with --clean.")
 
@@ -35,9 +38,15 @@ def main(argv):
     if len(argv) > 1:
         raise InputError(f"apps.denoise takes no arguments (clips to denoise: --test=FILE). "
                          f"Received: {' '.join(argv[1:])}")
-    tests = [t.strip() for item in FLAGS.test for t in item.split(",") if t.strip()]
-    return train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir, tests, FLAGS.clean,
-                     FLAGS.noisy, restart=FLAGS.restart)
+    tests, refs = ([t.strip() for item in flag for t in item.split(",") if t.strip()]
+                   for flag in (FLAGS.test, FLAGS.reference))
+    references = quality.load_references(tests, refs, FLAGS.data_dir)  # checked before training
+    result = train.run(cli.config(), FLAGS.workdir, FLAGS.data_dir, tests, FLAGS.clean,
+                       FLAGS.noisy, restart=FLAGS.restart)
+    if references:
+        cli.summary("against --reference", quality.reference_rows(
+            quality.reference_scores(result["tests"], references)))
+    return result
 
 
 if __name__ == "__main__":

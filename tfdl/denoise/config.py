@@ -45,6 +45,9 @@ class Config:
         steps_per_epoch: cap on steps per epoch (0: all; smoke runs).
         audio_every: validation audio in TensorBoard every N epochs (0: never).
         export: write the `export/` SavedModel and measure its real-time factor.
+        dev_set: score the model and the baselines on the cross-speaker dev set
+            at the end (`tfdl.denoise.quality.score_run`; about 2 minutes; skipped
+            where `speech/` and `keywords/` are not beside the `denoise/` folder).
     """
 
     model: str = "fc"
@@ -79,6 +82,7 @@ class Config:
     steps_per_epoch: int = 0
     audio_every: int = 10
     export: bool = True
+    dev_set: bool = True
     seed: int = 0
 
     def validate(self):

@@ -10,7 +10,8 @@ history.json, training_curves.png, validation_{noisy,denoised,clean}.wav,
 spectrograms_validation.png, `<test>_denoised.wav`, `<test>_noisy.wav` (the
 input) and `spectrograms_<test>.png` per test clip (`<test>_2`, ... where two
 clips share a name, or one is called validation), TensorBoard logs, `export/`
-and, last, metrics.json.
+and, last, metrics.json (with `dev_set`: the model beside the baselines on the
+cross-speaker dev set, `tfdl.denoise.quality`).
 """
 
 import os
@@ -21,7 +22,7 @@ import tensorflow as tf
 
 from tfdl import audio as taudio
 from tfdl import cli, metrics, plots
-from tfdl.denoise import data
+from tfdl.denoise import data, quality
 from tfdl.denoise import model as models
 from tfdl.denoise.serve import Denoiser, export, real_time_factor
 from tfdl.errors import InputError
@@ -234,6 +235,8 @@ def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
         "tests": denoise_tests(cfg, denoiser, test_waves, rate, wd)}
     if cfg.export:
         result.update(_export(cfg, denoiser, split, est, wd))
+    if cfg.dev_set:
+        result["dev_set"] = quality.score_run(cfg, denoiser.denoise, clean_path, noisy_path)
     result["loadavg"] = list(os.getloadavg())
     wd.write_json("metrics.json", result)
     result["workdir"] = str(wd.root)
@@ -251,6 +254,8 @@ def summary_rows(result):
                                        "phase) {oracle_noisy_phase:.2f}".format(
                                            **result["training_snr_db"])),
             ("epochs", str(result["epochs_run"]))]
+    if "dev_set" in result:
+        rows.append(("dev set, 0 dB input", quality.summary(result["dev_set"])))
     if "export_real_time_factor_cpu" in result:
         rows.append(("export RTF (CPU)", f"{result['export_real_time_factor_cpu']:.4f}"))
     rows += [("denoised", t["output"]) for t in result["tests"]]
