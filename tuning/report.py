@@ -249,7 +249,7 @@ def _final(page, final):
                       f"split, tested once: test accuracy {final['test_accuracy']:.2%}, "
                       f"{final['params']:,} trainable parameters; exported to best/export."),
             page.figure("best/training_curves.png", "the retrained best architecture"),
-            page.figure("best/confusion_matrix.png", "its test confusion matrix")]
+            page.figure("best/confusion_matrix.png", "its test confusion matrix", narrow=True)]
 
 
 def fill(page):

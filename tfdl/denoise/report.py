@@ -43,7 +43,7 @@ def _headline(page, m):
                     label, goal = name.rsplit(" >= ", 1)
                     page.metric(label, value, "{:.3g}", f">= {goal}", met)
                 else:  # better than noisereduce: the number of (SNR, metric) it loses
-                    page.metric(name, value, "{:.0f} losses", "none", met)
+                    page.metric(name, value, "lost {:.0f}", "lost 0", met)
     page.metric("epochs", m.get("epochs_run"))
     page.metric("parameters", m.get("params"), "{:,}")
 

@@ -35,10 +35,10 @@ def _test_blocks(page, run):
     return [page.figure("training_curves.png", "loss and accuracy per epoch (dashed: "
                         "validation)", run=run),
             page.figure("confusion_matrix.png", "test confusion matrix (rows: true digit)",
-                        run=run),
-            page.figure("waveform_mfcc.png", "a test recording and its MFCC", run=run),
+                        run=run, narrow=True),
+            page.section("Misclassified test recordings", clips.cards(page, run), level=3),
             _per_class(page, m),
-            page.section("Misclassified test recordings", clips.cards(page, run), level=3)]
+            page.figure("waveform_mfcc.png", "a test recording and its MFCC", run=run)]
 
 
 def _members(page, run):

@@ -62,7 +62,8 @@ def fill(page):
         page.figure("augmented_example.png", "a training example after augmentation, and the "
                     "features the model computes from it")])
     page.add("Test", [
-        page.figure("confusion_matrix.png", "test confusion matrix (rows: true class)"),
+        page.figure("confusion_matrix.png", "test confusion matrix (rows: true class)",
+                    narrow=True),
         page.table(["class", "accuracy"], per_class, "per-class accuracy (recall)"),
         page.text(f"examples: {m.get('num_examples')}; noise for training: "
                   f"{', '.join(m.get('train_noise', [])) or 'none'}; held out: "

@@ -117,15 +117,17 @@ class Page:
         text = "-" if value is None else fmt.format(value)
         self.headline.append({"name": name, "value": text, "goal": goal, "met": met})
 
-    def figure(self, name, caption="", run=None):
-        """A PNG of `run` (default: the page's run) embedded, or a "missing figure" line."""
+    def figure(self, name, caption="", run=None, narrow=False):
+        """A PNG of `run` (default: the page's run) embedded, or a "missing figure" line;
+        `narrow`: at most about half the page wide (a square figure on a wide screen)."""
         path = self._path(name, run)
-        if not path.is_file():
-            return {"kind": "figure", "file": self._file(path), "src": None, "caption": caption}
-        data = path.read_bytes()
-        width, height = png_size(data)
-        return {"kind": "figure", "file": self._file(path), "src": _uri("image/png", data),
-                "caption": caption, "width": width, "height": height}
+        block = {"kind": "figure", "file": self._file(path), "src": None, "caption": caption,
+                 "narrow": narrow}
+        if path.is_file():
+            data = path.read_bytes()
+            block["width"], block["height"] = png_size(data)
+            block["src"] = _uri("image/png", data)
+        return block
 
     def audio(self, name, label, run=None):
         """A sound file embedded as FLAC with a player (trimmed or left out past the caps)."""

@@ -27,7 +27,7 @@ def _mnist(page):
     page.metric("training examples/sec", m.get("examples_per_sec"), "{:.0f}")
     page.metric("export parity (max |difference|)", m.get("export_max_abs_diff"), "{:.1e}")
     page.add("Training", [page.figure("training_curves.png", "loss and accuracy per epoch")])
-    page.add("Test", [page.figure("confusion_matrix.png", "rows: true digit")])
+    page.add("Test", [page.figure("confusion_matrix.png", "rows: true digit", narrow=True)])
     page.add("Inside the network", [
         page.figure("top_output.png", "the 10 test images each class is most sure of"),
         page.figure("top_hidden.png", "10 random units of the last hidden layer: the images "
@@ -49,7 +49,8 @@ def _notmnist(page):
                 ", ".join(f"{a:.2%}" for a in m["member_test_accuracy"]))
     page.add("Training", [page.figure("training_curves.png", "member 1: loss and accuracy per "
                                       "epoch")])
-    page.add("Test", [page.figure("confusion_matrix.png", "the ensemble, rows: true letter"),
+    page.add("Test", [page.figure("confusion_matrix.png", "the ensemble, rows: true letter",
+                                  narrow=True),
                       page.figure("top_output.png", "the 10 test images each letter is most "
                                   "sure of")])
     histories = run.json("history.json") or {}
