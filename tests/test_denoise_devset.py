@@ -286,3 +286,27 @@ def test_real_dev_set(data_root):
         assert abs(metrics.snr(m.clean, m.noisy) - m.snr_db) < 0.1
     # The in-domain tail: the pair's own input SNR (docs/denoise.md: 3.28 dB).
     assert metrics.snr(dev.tail_clean, dev.tail_noisy) == pytest.approx(3.28, abs=0.01)
+
+
+def test_mixture_dataset_draws_crops_at_snrs_in_range(corpus):
+    import tensorflow as tf
+
+    dev = _build(corpus, max_seconds=1.0)
+    voices = devset.speaker_speech(dev.train_speakers)
+    assert len(voices) == len(dev.train_speakers)
+    length = 4000
+    ds = devset.mixture_dataset(voices, dev.train_noise, length, (0.0, 10.0), seed=3)
+    pairs = [(x.numpy(), s.numpy()) for x, s in ds.take(12)]
+    again = [x.numpy() for x, _ in devset.mixture_dataset(voices, dev.train_noise, length,
+                                                           (0.0, 10.0), seed=3).take(12)]
+    assert all(np.array_equal(a, b) for (a, _), b in zip(pairs, again))  # seeded
+    snrs = [metrics.snr(s, x) for x, s in pairs]
+    assert all(-0.01 < v < 10.01 for v in snrs) and np.std(snrs) > 1
+    assert all(x.shape == (length,) and x.dtype == np.float32 for x, _ in pairs)
+    joined = np.concatenate(voices)
+    assert all(any(np.array_equal(s, joined[i:i + length])
+                   for i in np.flatnonzero(joined == s[0])) for _, s in pairs[:3])
+    batch = next(iter(ds.batch(4)))
+    assert batch[0].shape == (4, length) and isinstance(batch[0], tf.Tensor)
+    with pytest.raises(ValueError, match="at least one crop"):
+        devset.mixture_dataset(voices, dev.train_noise[:100], length)

@@ -7,4 +7,6 @@
     model.py    model builders (`MODELS`), their losses and the SNR metric
     train.py    `run`: train, evaluate on the held-out tail, denoise test clips, export
     serve.py    `Denoiser` (raw waveform in and out) and its SavedModel export
+    devset.py   the cross-speaker sets: other voices split by speaker, mixed with the noise
+    quality.py  SI-SDR, SNR, PESQ, STOI; noisereduce baselines; scoring on the dev set
 """
