@@ -7,6 +7,8 @@ example, per-class accuracy and the misclassified test clips to listen to. A
 player, its detections on a timeline and in a table.
 """
 
+from pathlib import Path
+
 from tfdl.report import clips
 
 GOAL = 0.97
@@ -15,16 +17,16 @@ SOURCE = "docs/experiments/keywords.md: test accuracy >= 97 %"
 
 def _stream(page):
     m = page.run.metrics
-    page.title = f"Keyword stream: {m['recording'].rsplit('/', 1)[-1]}"
+    page.title = f"Keyword stream: {Path(m['recording']).name}"
     page.metric("keywords detected", len(m["detections"]))
     page.metric("recording", m["seconds"], "{:.1f} s")
     rows = [(d["time_s"], d["start_s"], d["end_s"], d["label"], d["score"])
             for d in m["detections"]]
-    kept = m["recording_seconds_kept"]
+    kept = m["recording_seconds_kept"]  # the whole recording, up to 2 minutes
     note = (f"the first {kept:.0f} s of the recording were kept beside this page"
             if kept < m["seconds"] else "")
     page.add("Detections", [
-        page.listen([page.audio("recording.wav", m["recording"])],
+        page.listen([page.audio("recording.wav", m["recording"], max_seconds=kept + 1)],
                     page.figure("timeline.png", "each detection: the window that triggered "
                                 "it (shaded) and its centre (line), with its averaged score")),
         page.text(note, note=True) if note else None,

@@ -129,8 +129,9 @@ class Page:
             block["src"] = _uri("image/png", data)
         return block
 
-    def audio(self, name, label, run=None):
-        """A sound file embedded as FLAC with a player (trimmed or left out past the caps)."""
+    def audio(self, name, label, run=None, max_seconds=MAX_CLIP_SECONDS):
+        """A sound file embedded as FLAC with a player (trimmed to `max_seconds`, or left out
+        once the page holds `MAX_AUDIO_BYTES` of sound)."""
         path = self._path(name, run)
         block = {"kind": "audio", "file": self._file(path), "label": label, "src": None,
                  "mime": "audio/flac", "note": ""}
@@ -141,7 +142,7 @@ class Page:
             block["note"] = (f"{block['file']} not embedded: the page already holds "
                              f"{MAX_AUDIO_BYTES // 2 ** 20} MB of sound")
             return block
-        data, kept, total = encode_audio(path)
+        data, kept, total = encode_audio(path, max_seconds)
         self._audio_bytes += len(data)
         block["src"] = _uri("audio/flac", data)
         block["seconds"] = kept
