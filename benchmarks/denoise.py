@@ -124,7 +124,8 @@ def dev_report(label, scores, rtf=None):
     lines = [f"### {label}", "", quality.table(scores), "", "| goal | value | met |",
              "|---|---|---|"]
     for goal, (value, met) in quality.goals(scores, rtf).items():
-        lines.append(f"| {goal} | {value:.3f} | {'yes' if met else '**no**'} |")
+        value = f"{value:.3f}" if isinstance(value, float) else str(value)
+        lines.append(f"| {goal} | {value} | {'yes' if met else '**no**'} |")
     return "\n".join(lines)
 
 
