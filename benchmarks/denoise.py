@@ -124,7 +124,7 @@ def dev_report(label, scores, rtf=None):
     lines = [f"### {label}", "", quality.table(scores), "", "| goal | value | met |",
              "|---|---|---|"]
     for goal, (value, met) in quality.goals(scores, rtf).items():
-        value = f"{value:.3f}" if isinstance(value, float) else str(value)
+        value = f"{value:.3f}" if isinstance(value, float) else f"lost {value}"
         lines.append(f"| {goal} | {value} | {'yes' if met else '**no**'} |")
     return "\n".join(lines)
 
