@@ -1,21 +1,10 @@
 """What every benchmark records beside its numbers: where and when they were measured."""
 
 import os
-import platform
 import sys
 import time
 
-
-def cpu_model():
-    """The CPU's model name (from /proc/cpuinfo on Linux), or the platform's processor."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from tfdl.report.env import cpu_model
 
 
 def environment():

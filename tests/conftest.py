@@ -355,3 +355,14 @@ def make_phoneme_corpus(root, frames=MINI_PHONEME_FRAMES, phones=MINI_PHONES, se
 def mini_phonemes(mini_root):
     """A `phonemes/` folder of 8 synthetic HTK utterances (frames: MINI_PHONEME_FRAMES)."""
     return make_phoneme_corpus(mini_root / "phonemes")
+
+
+@pytest.fixture(scope="module")
+def mini6(mini_phonemes, tmp_path_factory):
+    """The first 6 utterances of `mini_phonemes` (3 train, 1 validation, 2 test)."""
+    root = tmp_path_factory.mktemp("mini6") / "phonemes"
+    for sub, suffix in (("mfcc", ".mfcc"), ("lab", ".lab")):
+        (root / sub).mkdir(parents=True)
+        for i in range(1, 7):
+            shutil.copy(mini_phonemes / sub / f"arctic_a{i:04d}{suffix}", root / sub)
+    return root

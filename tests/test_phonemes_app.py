@@ -25,17 +25,6 @@ SMOKE = ("--config.epochs=1", "--config.frames_per_epoch=1024", "--config.batch_
          "--config.test_utterances=2", "--config.val_utterances=1")
 
 
-@pytest.fixture(scope="module")
-def mini6(mini_phonemes, tmp_path_factory):
-    """The first 6 utterances of `mini_phonemes` (3 train, 1 validation, 2 test)."""
-    root = tmp_path_factory.mktemp("mini6") / "phonemes"
-    for sub, suffix in (("mfcc", ".mfcc"), ("lab", ".lab")):
-        (root / sub).mkdir(parents=True)
-        for i in range(1, 7):
-            shutil.copy(mini_phonemes / sub / f"arctic_a{i:04d}{suffix}", root / sub)
-    return root
-
-
 def _main(*args):
     """`python -m apps.phonemes ARGS` through the app's own main."""
     app = parse_app("phonemes", *args)

@@ -6,7 +6,6 @@ URIs that decode, names no external URL and rebuilds identically (`python -m tfd
 import base64
 import io
 import json
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -179,17 +178,6 @@ def test_denoise_page_plays_noisy_denoised_and_clean(mini_denoise, tmp_path):
                     "spectrograms_test_01_x.png"],
                ["validation_noisy.wav", "validation_denoised.wav", "validation_clean.wav",
                 "test_01_x_noisy.wav", "test_01_x_denoised.wav"])
-
-
-@pytest.fixture(scope="module")
-def mini6(mini_phonemes, tmp_path_factory):
-    """The first 6 utterances of `mini_phonemes` (3 train, 1 validation, 2 test)."""
-    root = tmp_path_factory.mktemp("mini6") / "phonemes"
-    for sub, suffix in (("mfcc", ".mfcc"), ("lab", ".lab")):
-        (root / sub).mkdir(parents=True)
-        for i in range(1, 7):
-            shutil.copy(mini_phonemes / sub / f"arctic_a{i:04d}{suffix}", root / sub)
-    return root
 
 
 def test_phonemes_page_has_a_section_per_member(mini6, tmp_path):
