@@ -61,10 +61,7 @@ def _single(page, run, model, split):
     page.metric("training time", m.get("train_seconds"), "{:.0f} s")
     page.metric("epochs", m.get("epochs_run"))
     page.metric("trainable parameters", m.get("trainable_params"), "{:,}")
-    if "tflite_bytes" in m:
-        page.metric("export latency (SavedModel / TFLite)",
-                    (m["export_latency_ms_per_clip"], m["tflite_latency_ms_per_clip"]),
-                    "{0[0]:.2f} / {0[1]:.2f} ms per clip")
+    page.export_latency(m)
     page.add("Test", _test_blocks(page, run))
     _members(page, run)
 

@@ -52,10 +52,7 @@ def fill(page):
     page.metric("training examples/sec", m.get("examples_per_sec"), "{:.0f}")
     page.metric("epochs", m.get("epochs_run"))
     page.metric("parameters", m.get("num_params"), "{:,}")
-    if "tflite_latency_ms_per_clip" in m:
-        page.metric("export latency (SavedModel / TFLite)",
-                    (m["export_latency_ms_per_clip"], m["tflite_latency_ms_per_clip"]),
-                    "{0[0]:.2f} / {0[1]:.2f} ms per clip")
+    page.export_latency(m)
     test = m.get("test", {})
     per_class = [(k, "-" if v is None else f"{v:.0%}")
                  for k, v in test.get("per_class_accuracy", {}).items()]

@@ -117,6 +117,14 @@ class Page:
         text = "-" if value is None else fmt.format(value)
         self.headline.append({"name": name, "value": text, "goal": goal, "met": met})
 
+    def export_latency(self, metrics):
+        """The classifier export's latency row (SavedModel / TFLite), when the run measured it."""
+        if "tflite_latency_ms_per_clip" in metrics:
+            self.metric("export latency (SavedModel / TFLite)",
+                        (metrics["export_latency_ms_per_clip"],
+                         metrics["tflite_latency_ms_per_clip"]),
+                        "{0[0]:.2f} / {0[1]:.2f} ms per clip")
+
     def figure(self, name, caption="", run=None, narrow=False):
         """A PNG of `run` (default: the page's run) embedded, or a "missing figure" line;
         `narrow`: at most about half the page wide (a square figure on a wide screen)."""
