@@ -59,16 +59,21 @@ def to_json(obj):
     return json.loads(json.dumps(obj, default=_default, allow_nan=False))
 
 
-def write_json(path, obj):
-    """Writes `obj` as indented JSON to `path` atomically (NaN refused), mode 0644 - umask."""
+def write_text(path, text):
+    """Writes `text` (UTF-8) to `path` atomically, mode 0644 - umask; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=2, default=_default, allow_nan=False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
+    return path
+
+
+def write_json(path, obj):
+    """Writes `obj` as indented JSON to `path` atomically (NaN refused), mode 0644 - umask."""
+    write_text(path, json.dumps(obj, indent=2, default=_default, allow_nan=False) + "\n")
 
 
 def check_writable(path, flag="--workdir"):

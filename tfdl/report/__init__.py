@@ -156,17 +156,11 @@ def render(workdir, task=None):
         tfdl_version=tfdl.__version__)
 
 
-def _write_text(path, text):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write(workdir, task=None):
     """(Re)writes `workdir/report.html` from the run's files; returns its path."""
-    html = render(workdir, task)
-    return _write_text(Path(workdir).expanduser() / REPORT, html)
+    from tfdl.workdir import write_text
+
+    return write_text(Path(workdir).expanduser() / REPORT, render(workdir, task))
 
 
 def finish_run(workdir, task, command):
