@@ -269,12 +269,14 @@ def test_ctrl_c_then_the_same_command(tmp_path, tiny_fsdd):
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
+    seen = []
     for line in proc.stdout:  # Keras prints "Epoch N/40" (verbose 2: not a terminal)
+        seen.append(line)
         if line.startswith("Epoch 3/") or time.monotonic() > deadline:
             break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(seen)[-1500:] + out[-1500:] + err[-2000:]
     last = err.strip().splitlines()[-1]
     m = re.fullmatch(r"interrupted in epoch (\d+); run the same command to resume "
                      r"\(--restart starts over\)", last)

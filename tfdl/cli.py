@@ -8,6 +8,7 @@ finished training run with `finish` (run.json and report.html, unless
 `--report=false`). Tests parse a command line with `parse_flags(argv)`.
 """
 
+import signal
 import sys
 
 from absl import app, flags
@@ -163,6 +164,8 @@ def run(main, flag_values=None):
     def wrapped(argv):
         from absl import logging
 
+        previous = _catch_ctrl_c()
+
         # SavedModel export logs INFO lines through absl: not the user's concern
         # (`--verbosity=0` shows them again).
         if not flags.FLAGS["verbosity"].present:
@@ -182,9 +185,34 @@ def run(main, flag_values=None):
         except KeyboardInterrupt:
             print(f"\n{interrupted_message()}", file=sys.stderr)
             sys.exit(130)
+        finally:
+            if previous is not None:  # None: a handler not set from Python
+                signal.signal(signal.SIGINT, previous)
         return result if isinstance(result, int) else None
 
     app.run(wrapped, flags_parser=_parse)
+
+
+def _catch_ctrl_c():
+    """Ctrl-C raises `KeyboardInterrupt` as usual and is also remembered, so training
+    stops at the next batch even when TensorFlow's C++ code swallowed the exception.
+
+    Returns:
+        The SIGINT handler before, to restore.
+    """
+    from tfdl.train import PROGRESS
+
+    PROGRESS["interrupted"] = False
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return previous  # ignored (SIG_IGN) or someone else's handler: leave it be
+
+    def handler(signum, frame):
+        PROGRESS["interrupted"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    return previous
 
 
 def finish(workdir):
