@@ -25,12 +25,11 @@ TCN = dict(fft_length=128, frame_step=32, chunk_frames=500, batch_size=8, loss="
            clipnorm=5.0, epochs=180, patience=0, remix=1.0)
 CONFIGS.add("tcn", "TCN on an 8 ms STFT: a mask on |X|, noisy phase", model="tcn", **TCN)
 CONFIGS.add("tcn_crm", "TCN on an 8 ms STFT with a complex ratio mask", model="tcn_crm", **TCN)
-# Noise flips and speed-perturbed speech (0.9x / 1.1x), 60 epochs (the cosine schedule
-# over them): 8.7-14.5 s an epoch on 2 cores (80 epochs took 20.1 min on 2026-12-03, 14.06
-# dB), so under 15 min in all with the evaluation and export. 180 epochs gave 15.21 dB,
-# 300 epochs 15.49 dB.
+# Noise flips and speed-perturbed speech (0.9x / 1.1x), 50 epochs (the cosine schedule
+# over them): 10-17 s an epoch on 2 cores with TensorFlow 2.21 (80 epochs took 20.1 min on
+# 2026-12-03, 14.06 dB), so about 13 min. 180 epochs gave 15.21 dB, 300 epochs 15.49 dB.
 CONFIGS.add("tcn_crm_speed", "tcn_crm + noise flips + speed-changed speech", base="tcn_crm",
-            noise_flip=True, speech_speed=0.1, epochs=60)
+            noise_flip=True, speech_speed=0.1, epochs=50)
 # 192-wide blocks (0.45 M parameters), 300 epochs: 15.70 dB, 55 min of training; its
 # export's real-time factor (0.0103) is at the 0.01 goal, the 128-wide one's under it.
 CONFIGS.add("tcn_crm_wide", "tcn_crm_speed, 192 wide, 300 epochs", base="tcn_crm_speed",
