@@ -200,7 +200,7 @@ def _catch_ctrl_c():
     Returns:
         The SIGINT handler before, to restore.
     """
-    from tfdl.train import PROGRESS
+    from tfdl.callbacks import PROGRESS
 
     PROGRESS["interrupted"] = False
     previous = signal.getsignal(signal.SIGINT)
@@ -236,7 +236,7 @@ def finish(workdir):
 
 def interrupted_message():
     """The one line a Ctrl-C prints: where it stopped, and how to go on."""
-    from tfdl.train import PROGRESS
+    from tfdl.callbacks import PROGRESS
 
     if PROGRESS["epoch"] is None:
         return "interrupted"
