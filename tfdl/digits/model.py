@@ -243,6 +243,20 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
            "False unless relative_level=True")
     _check("pcen", pcen, not (pcen and relative_level), "False when relative_level=True")
     inputs = keras.Input(shape=(None,), name="waveform")
+    x = _log_mel_image(inputs, length, sample_rate, num_mel_bins, frame_length, frame_step,
+                       lower_edge_hertz, edge_fade, relative_level, level_floor, pcen,
+                       utterance_norm, normalize)
+    outputs = _conv_classifier(x, num_classes, filters, depth, kernel_size, dropout, batchnorm,
+                               activation, TORCH_BN if torch_bn else {}, pool_padding,
+                               head_batchnorm)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _log_mel_image(inputs, length, sample_rate, num_mel_bins, frame_length, frame_step,
+                   lower_edge_hertz, edge_fade, relative_level, level_floor, pcen,
+                   utterance_norm, normalize):
+    """`compact`'s front end (arguments as there): waveforms [batch, samples] -> log-mel
+    (or PCEN) image [batch, frames, num_mel_bins, 1]."""
     x = PadOrTrim(length, name="pad_or_trim")(inputs)
     if edge_fade:
         x = EdgeFade(edge_fade, name="edge_fade")(x)
@@ -256,23 +270,28 @@ def compact(*, num_classes=10, length=8000, sample_rate=SAMPLE_RATE, num_mel_bin
         x = UtteranceNorm(name="utterance_norm")(x)
     if normalize:
         x = keras.layers.Normalization(axis=-1, name="normalization")(x)
-    x = keras.layers.Reshape((-1, num_mel_bins, 1), name="image")(x)
+    return keras.layers.Reshape((-1, num_mel_bins, 1), name="image")(x)
+
+
+def _conv_classifier(x, num_classes, filters, depth, kernel_size, dropout, batchnorm,
+                     activation, bn_args, pool_padding, head_batchnorm):
+    """`compact`'s network after the front end (arguments as there; `bn_args`: the batch-norm
+    momentum and epsilon): conv blocks -> global average pooling -> class probabilities."""
     for i in range(depth):
         f = filters * min(2 ** i, 8)
         x = keras.layers.Conv2D(f, kernel_size, padding="same", use_bias=not batchnorm,
                                 name=f"conv{i + 1}")(x)
         if batchnorm:
-            x = BatchNormalization(**(TORCH_BN if torch_bn else {}), name=f"conv{i + 1}_bn")(x)
+            x = BatchNormalization(**bn_args, name=f"conv{i + 1}_bn")(x)
         x = keras.layers.Activation(activation, name=f"conv{i + 1}_{activation}")(x)
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, padding=pool_padding, name=f"pool{i + 1}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     if head_batchnorm:
-        x = BatchNormalization(**(TORCH_BN if torch_bn else {}), name="global_pool_bn")(x)
+        x = BatchNormalization(**bn_args, name="global_pool_bn")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
 
 
 @MODELS.register("compact_rel")

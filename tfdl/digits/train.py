@@ -172,7 +172,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
 
     from tfdl import export
     from tfdl import train as training
-    from tfdl.digits.model import members, trainable_params
+    from tfdl.digits.model import trainable_params
 
     keras.utils.set_random_seed(cfg.seed)
     strategy = strategy or tf.distribute.get_strategy()
@@ -196,29 +196,10 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
           f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary_desc}")
     histories = _fit_members(cfg, model, sets, workdir, strategy, steps,
                              speakers if adversary else None, len(train), verbose)
-    nets = members(model)
-    history = histories[model.name] if len(nets) == 1 else _members_history(histories)
-    # Batch norm's moving statistics (momentum 0.99 in most of these nets) lag far behind the
-    # weights in a short run (6 epochs of `compact`: 76 % in inference mode against 98 % in
-    # training mode); recomputed over the training split, they are exact (PreciseBN). The
-    # checkpoint is the model that is evaluated and exported.
-    adaptation.adapt_batchnorm(model, sets[1])
-    model.save_weights(str(workdir.checkpoint))
-    if len(nets) > 1:
-        workdir.write_json("history.json", history)
+    history = _finish_training(model, histories, sets[1], workdir)
     served = _served(cfg, model)
     report = _evaluate(cfg, model, served, test, sets[3], length)
-    report.update(model=cfg.model, split=cfg.split,
-                  examples_per_sec=history["steady_examples_per_sec"],
-                  train_seconds=history["train_seconds"],
-                  epochs_run=max(len(h.get("loss", [])) for h in histories.values()),
-                  trainable_params=trainable_params(model),
-                  test_speeds=list(cfg.test_speeds), test_shifts_ms=list(cfg.test_shifts_ms),
-                  speaker_adversary=cfg.speaker_adversary if adversary else 0.0)
-    if len(nets) > 1:
-        report["members"] = {net.name: {"trainable_params": trainable_params(net),
-                                        "train_seconds": histories[net.name]["train_seconds"]}
-                             for net in nets}
+    _add_run_facts(report, cfg, model, histories, history, adversary)
     if plots:
         _figures(cfg, report, history, test, workdir)
         _save_misclassified(report, test, workdir)
@@ -230,6 +211,44 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
             metadata={"task": "digits", "sample_rate": data.SAMPLE_RATE, "model": cfg.model}))
     workdir.write_json("metrics.json", report)
     return report
+
+
+def _finish_training(model, histories, train_plain, workdir):
+    """The run's history (an ensemble's: its members' side by side, also written to
+    history.json), after batch norm's statistics are recomputed over the training split
+    and the model is saved as the checkpoint."""
+    from tfdl.digits.model import members
+
+    nets = members(model)
+    history = histories[model.name] if len(nets) == 1 else _members_history(histories)
+    # Batch norm's moving statistics (momentum 0.99 in most of these nets) lag far behind the
+    # weights in a short run (6 epochs of `compact`: 76 % in inference mode against 98 % in
+    # training mode); recomputed over the training split, they are exact (PreciseBN). The
+    # checkpoint is the model that is evaluated and exported.
+    adaptation.adapt_batchnorm(model, train_plain)
+    model.save_weights(str(workdir.checkpoint))
+    if len(nets) > 1:
+        workdir.write_json("history.json", history)
+    return history
+
+
+def _add_run_facts(report, cfg, model, histories, history, adversary):
+    """Adds to `report` what was trained and how: model, split, speed, time, epochs, sizes
+    (per member of an ensemble), test-time averaging and the speaker adversary."""
+    from tfdl.digits.model import members, trainable_params
+
+    report.update(model=cfg.model, split=cfg.split,
+                  examples_per_sec=history["steady_examples_per_sec"],
+                  train_seconds=history["train_seconds"],
+                  epochs_run=max(len(h.get("loss", [])) for h in histories.values()),
+                  trainable_params=trainable_params(model),
+                  test_speeds=list(cfg.test_speeds), test_shifts_ms=list(cfg.test_shifts_ms),
+                  speaker_adversary=cfg.speaker_adversary if adversary else 0.0)
+    nets = members(model)
+    if len(nets) > 1:
+        report["members"] = {net.name: {"trainable_params": trainable_params(net),
+                                        "train_seconds": histories[net.name]["train_seconds"]}
+                             for net in nets}
 
 
 def _run_loso(cfg, folds, wd, strategy, verbose):
