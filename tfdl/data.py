@@ -67,6 +67,12 @@ def find_dataset(name: str, data_dir=None, marker: str = "", origin: str = "",
         where = f"${ENV_VAR}/{name}" if env else f"{cand}"
         raise InputError(f"{name} dataset not found (looked in {where}); pass --data_dir or "
                          f"set {ENV_VAR}")
+    return _download(name, origin, marker, extract_subdir)
+
+
+def _download(name, origin, marker, extract_subdir):
+    """`find_dataset`'s last resort: downloads and extracts `origin` into the Keras cache and
+    links `<cache>/name` to the dataset folder in it (arguments as there)."""
     import keras  # Deferred: only a download needs it.
 
     archive = keras.utils.get_file(fname=f"{name}.zip", origin=origin, extract=True,

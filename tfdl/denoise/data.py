@@ -5,7 +5,8 @@ the data folder) is cut at `split_point`: the first part trains, the
 held-out tail validates. Each part gets its own centred STFT (`spectrum`), so
 the tail's metrics are those of denoising that waveform on its own. Training
 reads random waveform crops (`chunk_dataset`) with the augmentation of the
-config: re-mixed noise, noise gain and flips, speed-perturbed speech.
+config: re-mixed noise, noise gain and flips, speed-perturbed speech;
+`mixture_dataset` mixes the cross-speaker training voices with the noise.
 """
 
 import dataclasses
@@ -303,3 +304,55 @@ def chunk_dataset(clean, noisy, cfg, crops_per_epoch=None):
     ds = ds.take(count).map(_crop_fn(clean, noise, length, cfg),
                             num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(cfg.batch_size).prefetch(2)
+
+
+def mixture_dataset(speech, noise, length, snr_range=(-5.0, 20.0), seed=0):
+    """Random (noisy, clean) waveform crops: the cross-speaker training part's voices
+    (`tfdl.denoise.devset`) mixed on the fly with its noise at random input SNRs (issue
+    #36, item 2).
+
+    Each crop draws a voice (uniformly), a start in it, a start in `noise` and an
+    SNR uniform in `snr_range` dB; the noise crop is scaled so that the crop's
+    10 log10(sum s^2 / sum n^2) is that SNR. Draws are new every iteration.
+
+    Args:
+        speech: float32 waveforms (`tfdl.denoise.devset.speaker_speech` of
+            `DevSet.train_speakers`); those shorter than `length` are left out.
+        noise: the noise residual (`DevSet.train_noise`), at least `length` long.
+        length: samples per crop.
+        snr_range: (low, high) input SNR in dB.
+        seed: the draws' seed.
+
+    Returns:
+        An endless `tf.data.Dataset` of (noisy, clean) float32 `[length]`.
+
+    Raises:
+        ValueError: no voice or too little noise for one crop, or a bad range.
+    """
+    speech = [np.asarray(w, np.float32) for w in speech if len(w) >= length]
+    if not speech or len(noise) < length:
+        raise ValueError(f"speech and noise must hold at least one crop of length={length}. "
+                         f"Received: {len(speech)} long enough voices, {len(noise)} noise samples")
+    low, high = map(float, snr_range)
+    if not low <= high:
+        raise ValueError(f"snr_range must be (low, high) with low <= high. Received: "
+                         f"snr_range={snr_range}")
+    waves = tf.constant(np.concatenate(speech))
+    offsets = tf.constant(np.cumsum([0] + [len(w) for w in speech[:-1]]), tf.int64)
+    starts = tf.constant([len(w) - length + 1 for w in speech], tf.int64)
+    noise = tf.constant(np.asarray(noise, np.float32))
+    noise_starts = len(noise) - length + 1
+
+    def crop(seeds):
+        k = tf.math.floormod(seeds[0], len(speech))
+        a = offsets[k] + tf.math.floormod(seeds[1], starts[k])
+        b = tf.math.floormod(seeds[2], noise_starts)
+        snr = low + (high - low) * tf.cast(tf.math.floormod(seeds[3], 1 << 20),
+                                           tf.float32) / float(1 << 20)
+        s, n = waves[a:a + length], noise[b:b + length]
+        gain = tf.sqrt(tf.reduce_sum(s * s) / (tf.reduce_sum(n * n) + 1e-20)
+                       / 10.0 ** (snr / 10.0))
+        return s + gain * n, s
+
+    return (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)
+            .map(crop, num_parallel_calls=tf.data.AUTOTUNE))

@@ -32,9 +32,10 @@ the room left), scaled so that 10 log10(sum s^2 / sum n^2) is the target
 over the whole clip; where the mixture would peak above 0.99, speech and
 noise are scaled down together (the SNR stays).
 
-Training part (`speaker_speech`, `mixture_dataset`): the training voices,
-whole, at `SPEECH_DBFS`, cropped at random and mixed on the fly with the
-training part's noise residual at random SNRs, for training on many voices.
+Training part (`speaker_speech`, and `mixture_dataset`, which is
+`tfdl.denoise.data.mixture_dataset`): the training voices, whole, at
+`SPEECH_DBFS`, cropped at random and mixed on the fly with the training
+part's noise residual at random SNRs, for training on many voices.
 
 Size: 10 LibriSpeech speakers (5 women, 5 men) and 8 Speech Commands
 speakers in the dev part, about 80 s of speech at each of 5 SNRs, so that
@@ -51,6 +52,7 @@ import numpy as np
 
 from tfdl import audio
 from tfdl.denoise import data
+from tfdl.denoise.data import mixture_dataset  # noqa: F401  (also tfdl.denoise.devset.*)
 from tfdl.errors import InputError
 
 SAMPLE_RATE = 16000
@@ -363,56 +365,3 @@ def speaker_speech(speakers, sample_rate=SAMPLE_RATE):
     """Each speaker's whole speech (all its files joined, no cap) at `SPEECH_DBFS`: the
     training part's voices for training on many speakers."""
     return [speaker_clean(s, 0, sample_rate) for s in speakers]
-
-
-def mixture_dataset(speech, noise, length, snr_range=(-5.0, 20.0), seed=0):
-    """Random (noisy, clean) waveform crops: the training part's voices mixed on the fly
-    with its noise at random input SNRs (issue #36, item 2).
-
-    Each crop draws a voice (uniformly), a start in it, a start in `noise` and an
-    SNR uniform in `snr_range` dB; the noise crop is scaled so that the crop's
-    10 log10(sum s^2 / sum n^2) is that SNR. Draws are new every iteration.
-
-    Args:
-        speech: float32 waveforms (`speaker_speech` of `DevSet.train_speakers`);
-            those shorter than `length` are left out.
-        noise: the noise residual (`DevSet.train_noise`), at least `length` long.
-        length: samples per crop.
-        snr_range: (low, high) input SNR in dB.
-        seed: the draws' seed.
-
-    Returns:
-        An endless `tf.data.Dataset` of (noisy, clean) float32 `[length]`.
-
-    Raises:
-        ValueError: no voice or too little noise for one crop, or a bad range.
-    """
-    import tensorflow as tf
-
-    speech = [np.asarray(w, np.float32) for w in speech if len(w) >= length]
-    if not speech or len(noise) < length:
-        raise ValueError(f"speech and noise must hold at least one crop of length={length}. "
-                         f"Received: {len(speech)} long enough voices, {len(noise)} noise samples")
-    low, high = map(float, snr_range)
-    if not low <= high:
-        raise ValueError(f"snr_range must be (low, high) with low <= high. Received: "
-                         f"snr_range={snr_range}")
-    waves = tf.constant(np.concatenate(speech))
-    offsets = tf.constant(np.cumsum([0] + [len(w) for w in speech[:-1]]), tf.int64)
-    starts = tf.constant([len(w) - length + 1 for w in speech], tf.int64)
-    noise = tf.constant(np.asarray(noise, np.float32))
-    noise_starts = len(noise) - length + 1
-
-    def crop(seeds):
-        k = tf.math.floormod(seeds[0], len(speech))
-        a = offsets[k] + tf.math.floormod(seeds[1], starts[k])
-        b = tf.math.floormod(seeds[2], noise_starts)
-        snr = low + (high - low) * tf.cast(tf.math.floormod(seeds[3], 1 << 20),
-                                           tf.float32) / float(1 << 20)
-        s, n = waves[a:a + length], noise[b:b + length]
-        gain = tf.sqrt(tf.reduce_sum(s * s) / (tf.reduce_sum(n * n) + 1e-20)
-                       / 10.0 ** (snr / 10.0))
-        return s + gain * n, s
-
-    return (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)
-            .map(crop, num_parallel_calls=tf.data.AUTOTUNE))
