@@ -255,6 +255,29 @@ def run(cfg, workdir=None, data_dir=None, restart=False, resume=True, verbose="a
             unreachable chief, or a project folder that cannot be resumed.
     """
     cfg.validate()
+    role = _join(cfg)
+    keras.utils.set_random_seed(cfg.seed)
+    project = Project.of(cfg, workdir)
+    hypermodel = _make_hypermodel(cfg, data_dir, role)
+    _check_project(cfg, project, role, restart, resume)
+    if role != "worker":
+        report.write_json(project.dir / "search_config.json", dataclasses.asdict(cfg))
+    t0 = time.time()
+    tuner = make_tuner(cfg, hypermodel, project)
+    _search(cfg, hypermodel, tuner, role, verbose)
+    search_seconds = time.time() - t0
+    if role == "worker":
+        print(f"{os.environ.get(distributed.ENV_ID)}: no trials left; done.")
+        return None
+    return _finish(cfg, hypermodel, tuner, project, search_seconds, verbose)
+
+
+def _join(cfg):
+    """Applies `cfg.threads` and, on a worker, waits for the chief's oracle.
+
+    Returns:
+        this process's role (`tuning.distributed.tuner_role`): "single", "chief" or "worker".
+    """
     if cfg.threads:
         applied = set_threads(cfg.threads)
         print(f"TensorFlow threads (intra-op, inter-op): {cfg.threads}" if applied else
@@ -264,8 +287,12 @@ def run(cfg, workdir=None, data_dir=None, restart=False, resume=True, verbose="a
         ip, port = distributed.oracle_address()
         distributed.wait_for_oracle(ip, port, cfg.oracle_timeout)
         distributed.limit_client_timeout(max(600.0, cfg.oracle_timeout))
-    keras.utils.set_random_seed(cfg.seed)
-    project = Project.of(cfg, workdir)
+    return role
+
+
+def _make_hypermodel(cfg, data_dir, role):
+    """The app's `AppHyperModel`; outside a worker, checks that the smallest model fits
+    `cfg.max_params` (raises `InputError` if not)."""
     hypermodel = APPS.get(cfg.app)(data_dir=data_dir, batch_size=cfg.batch_size or None,
                                    seed=cfg.seed, epochs=cfg.epochs)
     if cfg.max_params and role != "worker":  # The chief's oracle enforces the budget.
@@ -273,11 +300,11 @@ def run(cfg, workdir=None, data_dir=None, restart=False, resume=True, verbose="a
         if n > cfg.max_params:
             raise InputError(f"--config.max_params={cfg.max_params} is smaller than the smallest "
                              f"{cfg.app} model in the search space ({n} parameters: {values})")
-    _check_project(cfg, project, role, restart, resume)
-    if role != "worker":
-        report.write_json(project.dir / "search_config.json", dataclasses.asdict(cfg))
-    t0 = time.time()
-    tuner = make_tuner(cfg, hypermodel, project)
+    return hypermodel
+
+
+def _search(cfg, hypermodel, tuner, role, verbose):
+    """Runs the trials: the chief serves its oracle, the others load the data and train."""
     if role == "chief":
         print(f"chief: serving the oracle on {':'.join(map(str, distributed.oracle_address()))}; "
               f"start the workers now")
@@ -286,10 +313,14 @@ def run(cfg, workdir=None, data_dir=None, restart=False, resume=True, verbose="a
         data = hypermodel.setup()
         print(data.description)
         tuner.search(data.train, validation_data=data.val, epochs=cfg.epochs, verbose=verbose)
-    search_seconds = time.time() - t0
-    if role == "worker":
-        print(f"{os.environ.get(distributed.ENV_ID)}: no trials left; done.")
-        return None
+
+
+def _finish(cfg, hypermodel, tuner, project, search_seconds, verbose):
+    """Writes the search's reports, retrains the best architecture, prints the summary.
+
+    Returns:
+        the summary dict `run` returns.
+    """
     rows = report.collect(tuner.oracle, project.dir)
     best = report.best_row(rows, hypermodel.objective)
     if best is None:
