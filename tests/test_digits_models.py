@@ -21,6 +21,7 @@ GOLDEN = {
     "compact_robust": (391_402, 392_907),
     "compact_pcen": (391_466, 392_971),
     "compact_pair": (782_868, 785_878),
+    "compact_student": (220_978, 222_115),
 }
 
 

@@ -48,6 +48,12 @@ class Config:
         steps_per_epoch: cap on steps per epoch (0: a full pass; smoke runs).
         distribute: tf.distribute strategy: none, mirrored or multi_worker.
         export: write the SavedModel and TFLite model.
+        teacher: distillation (`tfdl.digits.distill`): a named digits config,
+            trained first on the same training split, or a digits export folder,
+            whose probabilities on each training recording the model learns too
+            ("": none).
+        temperature: the distillation temperature T.
+        soft_weight: the share of the distillation term in the loss.
     """
 
     model: str = "batchnorm"
@@ -75,6 +81,9 @@ class Config:
     steps_per_epoch: int = 0
     distribute: str = "none"
     export: bool = True
+    teacher: str = ""
+    temperature: float = 3.0
+    soft_weight: float = 0.7
 
     def validate(self):
         """Checks every field; raises `InputError` naming `--config.FIELD`. Returns self."""
@@ -107,4 +116,18 @@ class Config:
             C.fail("test_speakers", "given with --config.split=speaker (e.g. george)", ())
         if self.noise_dir and not Path(self.noise_dir).is_dir():
             raise InputError(f"--config.noise_dir not found: {self.noise_dir}")
+        self._check_teacher()
         return self
+
+    def _check_teacher(self):
+        from tfdl.digits.configs import CONFIGS
+
+        C.check_positive(self, "temperature")
+        C.check_range(self, "soft_weight", 0.0, 1.0, high_open=False)
+        if not self.teacher or Path(self.teacher).is_dir():
+            return
+        if self.teacher not in CONFIGS:
+            C.fail("teacher", f"a named digits config ({', '.join(CONFIGS.names())}) or an "
+                   f"export folder", self.teacher)
+        if CONFIGS.get(self.teacher).teacher:
+            C.fail("teacher", "a config that is not distilled itself", self.teacher)

@@ -36,5 +36,11 @@ CONFIGS.add("compact_pair", "compact_robust and compact_pcen averaged",
 CONFIGS.add("loso", "compact_pair, leave-one-speaker-out (5 folds)",
             base="compact_pair", split="loso")
 
+# Distillation: one pass of a 0.22 M-parameter compact_robust learns compact_pair's
+# test-time-averaged probabilities (the teacher trains first, in <workdir>/teacher).
+CONFIGS.add("compact_student", "compact_robust, 24 filters, taught by the pair",
+            base="compact_robust", model="compact_student", test_speeds=(),
+            test_shifts_ms=(), teacher="compact_pair")
+
 CONFIGS.alias("default", "compact_robust", "best in minutes on a CPU")
 CONFIGS.alias("best", "compact_pair", "most accurate, whatever it costs")

@@ -26,6 +26,8 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from tfdl.data import find_dataset
 from tfdl.errors import InputError
 
@@ -269,28 +271,44 @@ def holdout(train, fraction, seed):
             [train[i] for i in sorted(order[:n_val])])
 
 
-def datasets(cfg, train, val, test, length, augment_fn, microbatches, speakers=None):
+def datasets(cfg, train, val, test, length, augment_fn, microbatches, speakers=None,
+             soft=None):
     """(training, training without augmentation, validation or None, test) datasets.
 
     With `speakers` (the training speakers, for `speaker_adversary`), the labels of the
-    training and validation sets are `{"probabilities": digit, "speaker": index}`.
+    training and validation sets are `{"probabilities": digit, "speaker": index}`. With
+    `soft` ({path: `tfdl.digits.distill.targets` row}, for distillation), their digit
+    label is that row.
     """
+    import tensorflow as tf
+
     from tfdl.pipeline import waveform_dataset
     from tfdl.train import steady_input
 
     n = len(LABELS)
 
-    def ds(recs, training, with_speakers=False):
+    def ds(recs, training, fitted=False):
         paths, labels = paths_and_labels(recs)
+        distilled, with_speakers = fitted and soft is not None, fitted and speakers is not None
+        base = len(recs) if distilled else n  # what `% base` recovers from the int label
+        if distilled:  # the label is the row's index in `table`
+            table = tf.constant(np.stack([soft[str(p)] for p in paths]))
+            labels = list(range(len(recs)))
         if with_speakers:  # one int label through the pipeline, split into two after it
-            labels = [d + n * speakers.index(r.speaker) for d, r in zip(labels, recs)]
+            labels = [y + base * speakers.index(r.speaker) for y, r in zip(labels, recs)]
         out = waveform_dataset(paths, labels, sample_rate=SAMPLE_RATE, length=length,
                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
                                augment=augment_fn if training else None)
+
+        def target(y):
+            y = y % base
+            return tf.gather(table, y) if distilled else y
+
         if with_speakers:
-            out = out.map(lambda x, y: (x, {"probabilities": y % n, "speaker": y // n}))
+            out = out.map(lambda x, y: (x, {"probabilities": target(y), "speaker": y // base}))
+        elif distilled:
+            out = out.map(lambda x, y: (x, target(y)))
         return steady_input(out) if training and microbatches > 1 else out
 
-    adversary = speakers is not None
-    return (ds(train, True, adversary), ds(train, False),
-            ds(val, False, adversary) if val else None, ds(test, False))
+    return (ds(train, True, True), ds(train, False), ds(val, False, True) if val else None,
+            ds(test, False))

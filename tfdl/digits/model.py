@@ -23,6 +23,7 @@ Models (registry `MODELS`; each has a named config of the same name):
     compact_pcen: `compact_robust` on PCEN features instead of the relative log.
     compact_pair: the mean of `compact_robust` and `compact_pcen`, each trained on its
         own: ours for unseen speakers.
+    compact_student: `compact_robust` at 24 filters, distilled from `compact_pair`.
 
 All builders take keyword arguments only, so a keras-tuner HyperModel can call
 them with tunable values (`MODELS.build(name, **hp_values)`); each docstring
@@ -338,6 +339,13 @@ def compact_pcen(**kwargs):
     """
     return compact_robust(**{"name": "compact_pcen", "relative_level": False,
                              "utterance_norm": False, "pcen": True, **kwargs})
+
+
+@MODELS.register("compact_student")
+def compact_student(**kwargs):
+    """`compact_robust` with 24 first-block filters (0.22 M parameters), one pass: the student
+    distilled from `compact_pair` (`tfdl.digits.distill`), small and fast enough for a phone."""
+    return compact_robust(**{"name": "compact_student", "filters": 24, **kwargs})
 
 
 @MODELS.register("compact_pair")

@@ -15,7 +15,7 @@ import os
 
 from tfdl import cli
 from tfdl.digits import adapt as adaptation
-from tfdl.digits import data
+from tfdl.digits import data, distill
 from tfdl.digits.model import MODELS
 from tfdl.errors import InputError
 
@@ -65,6 +65,8 @@ def _fit_members(cfg, model, sets, workdir, strategy, steps, speakers, examples,
     # Several steps per graph call (Keras' Python work per step paid once per call).
     spe = training.steps_per_execution(steps)
     loss, acc = "sparse_categorical_crossentropy", ["accuracy"]
+    if cfg.teacher:  # the targets are `distill.targets` rows
+        loss, acc = distill.loss(cfg.temperature, cfg.soft_weight), [distill.accuracy()]
     if adversary:  # Keras names the digits' metric `probabilities_accuracy`
         loss = {"probabilities": loss,
                 "speaker": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
@@ -172,34 +174,33 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
 
     from tfdl import export
     from tfdl import train as training
-    from tfdl.digits.model import trainable_params
 
     keras.utils.set_random_seed(cfg.seed)
     strategy = strategy or tf.distribute.get_strategy()
+    everything = train
     train, val = data.holdout(train, cfg.val_fraction, cfg.seed)
     speakers = sorted({r.speaker for r in train})
     adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
+    soft, distilled = distill.teacher_targets(cfg, everything, test, train + val, workdir,
+                                              strategy, verbose)
     with strategy.scope():
         model = MODELS.build(cfg.model)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = data.make_augment(cfg)
     microbatches = effective_microbatches(cfg)
     sets = data.datasets(cfg, train, val, test, length, augment_fn, microbatches,
-                         speakers if adversary else None)
+                         speakers if adversary else None, soft)
     steps = -(-len(train) // cfg.batch_size)
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
-    adversary_desc = (f"; speaker-adversarial head over {len(speakers)} speakers (gradient "
-                      f"reversal x{cfg.speaker_adversary:g})" if adversary else "")
-    print(f"{cfg.model}: {trainable_params(model):,} trainable parameters; "
-          f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
-          f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary_desc}")
+    _describe(cfg, model, (train, val, test), augment_desc, microbatches,
+              speakers if adversary else None)
     histories = _fit_members(cfg, model, sets, workdir, strategy, steps,
                              speakers if adversary else None, len(train), verbose)
     history = _finish_training(model, histories, sets[1], workdir)
     served = _served(cfg, model)
     report = _evaluate(cfg, model, served, test, sets[3], length)
-    _add_run_facts(report, cfg, model, histories, history, adversary)
+    _add_run_facts(report, cfg, model, histories, history, adversary, distilled)
     if plots:
         _figures(cfg, report, history, test, workdir)
         _save_misclassified(report, test, workdir)
@@ -211,6 +212,20 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
             metadata={"task": "digits", "sample_rate": data.SAMPLE_RATE, "model": cfg.model}))
     workdir.write_json("metrics.json", report)
     return report
+
+
+def _describe(cfg, model, splits, augment_desc, microbatches, speakers):
+    """Prints the run's one-line plan: model, sizes, augmentation, adversary, teacher."""
+    from tfdl.digits.model import trainable_params
+
+    train, val, test = splits
+    adversary = (f"; speaker-adversarial head over {len(speakers)} speakers (gradient "
+                 f"reversal x{cfg.speaker_adversary:g})" if speakers else "")
+    teacher = f"; distilled from {cfg.teacher}" if cfg.teacher else ""
+    print(f"{cfg.model}: {trainable_params(model):,} trainable parameters; "
+          f"{len(train)} train, {len(val)} validation, {len(test)} test recordings; "
+          f"augment: {augment_desc}; micro-batches per step: {microbatches}{adversary}"
+          f"{teacher}")
 
 
 def _finish_training(model, histories, train_plain, workdir):
@@ -232,9 +247,10 @@ def _finish_training(model, histories, train_plain, workdir):
     return history
 
 
-def _add_run_facts(report, cfg, model, histories, history, adversary):
+def _add_run_facts(report, cfg, model, histories, history, adversary, distilled):
     """Adds to `report` what was trained and how: model, split, speed, time, epochs, sizes
-    (per member of an ensemble), test-time averaging and the speaker adversary."""
+    (per member of an ensemble), test-time averaging, the speaker adversary and the
+    teacher (`distilled`: `tfdl.digits.distill.teacher_targets`' description, or None)."""
     from tfdl.digits.model import members, trainable_params
 
     report.update(model=cfg.model, split=cfg.split,
@@ -244,6 +260,8 @@ def _add_run_facts(report, cfg, model, histories, history, adversary):
                   trainable_params=trainable_params(model),
                   test_speeds=list(cfg.test_speeds), test_shifts_ms=list(cfg.test_shifts_ms),
                   speaker_adversary=cfg.speaker_adversary if adversary else 0.0)
+    if distilled:
+        report["distillation"] = distilled
     nets = members(model)
     if len(nets) > 1:
         report["members"] = {net.name: {"trainable_params": trainable_params(net),

@@ -1,0 +1,142 @@
+"""Knowledge distillation for spoken digits (Hinton, Vinyals and Dean 2015).
+
+A teacher (the robust ensemble with its test-time passes: `compact_pair`)
+labels every training recording with its probabilities; a single small
+student (one pass, no test-time averaging) learns them under its own training
+augmentations. The loss mixes the usual cross-entropy on the digit with the
+teacher's probabilities softened at a temperature T:
+
+    (1 - w) * CE(digit, p_s) + w * T^2 * KL(softmax(log p_t / T) || softmax(log p_s / T))
+
+The soft labels are computed once per run, on each recording as recorded
+(offline distillation): the teacher's 56 passes per clip on every augmented
+batch would cost more than the student's training. The teacher is either a
+named digits config, trained first on the same training split (in
+`<workdir>/teacher`, reused when a resumed run finds it finished; per fold in
+a leave-one-speaker-out run, so no fold's teacher has heard its test
+speaker), or the export folder of a digits run (its training split must be the
+student's: nothing here can check that).
+
+Ours (a loss over Keras' softmax outputs and a label table in tf.data): Keras
+ships no distillation loss.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from tfdl.digits import data
+
+NUM_CLASSES = len(data.LABELS)
+_EPS = 1e-7
+
+
+def soften(probs, temperature):
+    """`probs` [..., classes] raised to 1/T and renormalised: softmax(log p / T)."""
+    import tensorflow as tf
+
+    logits = tf.math.log(tf.clip_by_value(probs, _EPS, 1.0)) / temperature
+    return tf.nn.softmax(logits, axis=-1)
+
+
+def targets(digits, teacher_probs):
+    """Training targets [n, 2 * classes]: the one-hot digit, then the teacher's probabilities."""
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(digits)]
+    return np.concatenate([onehot, np.asarray(teacher_probs, np.float32)], axis=1)
+
+
+def loss(temperature, weight):
+    """The distillation loss over `targets` rows and the student's softmax output.
+
+    Args:
+        temperature: T (1: the teacher's probabilities as they are).
+        weight: w, the share of the soft term (0: plain cross-entropy).
+    """
+    import keras
+    import tensorflow as tf
+
+    class Distillation(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            hard, soft = y_true[..., :NUM_CLASSES], y_true[..., NUM_CLASSES:]
+            p = tf.clip_by_value(y_pred, _EPS, 1.0)
+            ce = -tf.reduce_sum(hard * tf.math.log(p), axis=-1)
+            t, s = soften(soft, temperature), soften(p, temperature)
+            kl = tf.reduce_sum(t * (tf.math.log(tf.clip_by_value(t, _EPS, 1.0))
+                                    - tf.math.log(tf.clip_by_value(s, _EPS, 1.0))), axis=-1)
+            return (1.0 - weight) * ce + weight * temperature ** 2 * kl
+
+    return Distillation(name="distillation")
+
+
+def accuracy():
+    """Accuracy on the digit (the targets' one-hot half), logged as `accuracy`."""
+    import keras
+    import tensorflow as tf
+
+    def hard_accuracy(y_true, y_pred):
+        truth = tf.argmax(y_true[..., :NUM_CLASSES], axis=-1)
+        return tf.cast(tf.equal(truth, tf.argmax(y_pred, axis=-1)), tf.float32)
+
+    return keras.metrics.MeanMetricWrapper(hard_accuracy, name="accuracy")
+
+
+def _teacher_export(cfg, train, test, workdir, strategy, verbose):
+    """The teacher's export folder: `cfg.teacher` itself, or the named config trained on
+    `train` in `<workdir>/teacher` (reused once finished there)."""
+    from tfdl.digits.configs import CONFIGS
+    from tfdl.digits.train import train_and_evaluate
+
+    if Path(cfg.teacher).is_dir():
+        return Path(cfg.teacher), None
+    sub = workdir.sub("teacher")
+    if not (sub.root / "metrics.json").is_file() or not sub.export.is_dir():
+        teacher = CONFIGS.get(cfg.teacher)
+        # The student's split, seed and step cap (smoke runs); the teacher's own recipe.
+        for field in ("split", "test_speakers", "seed", "steps_per_epoch", "distribute"):
+            setattr(teacher, field, getattr(cfg, field))
+        teacher.export = True
+        print(f"-- teacher {cfg.teacher} ({teacher.model}), trained first in {sub.root}")
+        train_and_evaluate(teacher.validate(), train, test, sub, strategy, plots=False,
+                           verbose=verbose)
+    else:
+        print(f"-- teacher {cfg.teacher}: the finished one in {sub.root}")
+    return sub.export, sub.root / "metrics.json"
+
+
+def teacher_targets(cfg, train, test, recordings, workdir, strategy=None, verbose="auto"):
+    """Soft targets for `recordings` (the student's training and validation recordings).
+
+    Args:
+        cfg: the student's validated `Config` (`teacher`, `batch_size`).
+        train, test: the run's training split (before any validation hold-out) and test
+            split, on which a named teacher trains and is scored.
+        recordings: the recordings to label.
+        workdir: the student's `tfdl.workdir.Workdir`.
+
+    Returns:
+        ({recording path: `targets` row}, a description of the teacher for metrics.json),
+        or (None, None) without `cfg.teacher`.
+    """
+    import json
+
+    import keras
+
+    from tfdl import export
+    from tfdl.pipeline import waveform_dataset
+
+    if not cfg.teacher:
+        return None, None
+    export_dir, metrics = _teacher_export(cfg, train, test, workdir, strategy, verbose)
+    served = export.load(export_dir, task="digits")
+    paths, digits = data.paths_and_labels(recordings)
+    ds = waveform_dataset(paths, digits, sample_rate=data.SAMPLE_RATE, length=data.SAMPLE_RATE,
+                          batch_size=cfg.batch_size)
+    probs = np.concatenate([served.serve(x)["probabilities"].numpy() for x, _ in ds])
+    rows = targets(digits, probs)
+    about = {"teacher": cfg.teacher, "export": str(export_dir),
+             "temperature": cfg.temperature, "soft_weight": cfg.soft_weight,
+             "training_agreement": float(np.mean(probs.argmax(-1) == np.asarray(digits)))}
+    if metrics is not None:
+        about["accuracy"] = json.loads(metrics.read_text())["accuracy"]
+    keras.utils.set_random_seed(cfg.seed)  # the student starts the same, teacher trained or not
+    return {str(p): row for p, row in zip(paths, rows)}, about
