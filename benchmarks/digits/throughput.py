@@ -137,9 +137,9 @@ def _set_threads(name, threads, group):
     import tensorflow as tf
 
     from tfdl import train as training
-    from tfdl.digits import model as digits
+    from tfdl.digits.configs import CONFIGS
 
-    microbatches = min(digits.DEFAULTS[name]["microbatches"], threads)
+    microbatches = min(CONFIGS.get(name).microbatches, threads)
     if group == "app" and microbatches > 1:
         training.cpu_threads(threads, microbatches)
     else:

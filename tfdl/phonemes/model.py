@@ -4,7 +4,7 @@ Every builder returns an uncompiled functional Keras model mapping context
 windows `[batch, 2 * context + 1, num_features]` (normalised MFCC frames) to
 phone probabilities `[batch, num_classes]` (softmax). Shared keyword
 arguments, so the tuning HyperModel can call any builder the same way
-(`tuning/hypermodels.py` also searches `activation` and `batchnorm`):
+(`tuning/hypermodels/` also searches `activation` and `batchnorm`):
 
     num_classes   phones in the vocabulary (required)
     num_features  MFCC dimensions per frame (13)
