@@ -87,12 +87,21 @@ def test_teacher_must_be_a_named_config_or_an_export(tmp_path):
     assert cfg.validate().teacher == str(tmp_path)
 
 
-def test_student_learns_from_a_teacher_trained_in_the_run(tiny_fsdd, tmp_path):
+def test_student_learns_from_a_teacher_trained_in_the_run(tiny_fsdd, tmp_path, monkeypatch):
     """The named teacher trains first (its own workdir and export), labels the student's
     training recordings, and is reused, not retrained, when its folder is finished; an
     export folder serves as a teacher too."""
     from tfdl.digits import train
 
+    named = CONFIGS.get
+
+    def short(name):  # the teacher's own recipe, 3 epochs instead of 60 (test time)
+        cfg = named(name)
+        if name == "mfcc":
+            cfg.epochs = 3
+        return cfg
+
+    monkeypatch.setattr(CONFIGS, "get", short)
     cfg = CONFIGS.get("compact")
     cfg.teacher, cfg.epochs, cfg.steps_per_epoch, cfg.batch_size = "mfcc", 1, 1, 8
     cfg.augment, cfg.export, cfg.val_fraction = False, False, 0.0
@@ -105,8 +114,16 @@ def test_student_learns_from_a_teacher_trained_in_the_run(tiny_fsdd, tmp_path):
     assert (wd / "teacher" / "export" / "saved_model.pb").is_file()
     history = json.loads((wd / "history.json").read_text())
     assert len(history["accuracy"]) == 1 and history["loss"][0] > 0
-    # The same teacher as an export folder labels the same recordings the same way.
+    # A finished teacher is reused (a resumed run), not trained again.
+    from tfdl.workdir import Workdir
+
     train_split, test_split = data.split(data.load(str(tiny_fsdd)))
+    stamp = (wd / "teacher" / "metrics.json").stat().st_mtime_ns
+    export_dir, _ = distill._teacher_export(cfg, train_split, test_split,
+                                            Workdir(wd, lock=False), None, 0)
+    assert export_dir == wd / "teacher" / "export"
+    assert (wd / "teacher" / "metrics.json").stat().st_mtime_ns == stamp
+    # The same teacher as an export folder labels the same recordings the same way.
     cfg.teacher = str(wd / "teacher" / "export")
     soft, about = distill.teacher_targets(cfg.validate(), train_split, test_split, train_split,
                                           None)

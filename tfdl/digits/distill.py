@@ -88,18 +88,19 @@ def _teacher_export(cfg, train, test, workdir, strategy, verbose):
 
     if Path(cfg.teacher).is_dir():
         return Path(cfg.teacher), None
-    sub = workdir.sub("teacher")
-    if not (sub.root / "metrics.json").is_file() or not sub.export.is_dir():
-        teacher = CONFIGS.get(cfg.teacher)
-        # The student's split, seed and step cap (smoke runs); the teacher's own recipe.
-        for field in ("split", "test_speakers", "seed", "steps_per_epoch", "distribute"):
-            setattr(teacher, field, getattr(cfg, field))
-        teacher.export = True
-        print(f"-- teacher {cfg.teacher} ({teacher.model}), trained first in {sub.root}")
-        train_and_evaluate(teacher.validate(), train, test, sub, strategy, plots=False,
-                           verbose=verbose)
-    else:
-        print(f"-- teacher {cfg.teacher}: the finished one in {sub.root}")
+    folder = workdir.root / "teacher"
+    if (folder / "metrics.json").is_file() and (folder / "export").is_dir():
+        print(f"-- teacher {cfg.teacher}: the finished one in {folder}")
+        return folder / "export", folder / "metrics.json"
+    sub = workdir.sub("teacher")  # (a Workdir clears its metrics.json: checked before)
+    teacher = CONFIGS.get(cfg.teacher)
+    # The student's split, seed and step cap (smoke runs); the teacher's own recipe.
+    for field in ("split", "test_speakers", "seed", "steps_per_epoch", "distribute"):
+        setattr(teacher, field, getattr(cfg, field))
+    teacher.export = True
+    print(f"-- teacher {cfg.teacher} ({teacher.model}), trained first in {sub.root}")
+    train_and_evaluate(teacher.validate(), train, test, sub, strategy, plots=False,
+                       verbose=verbose)
     return sub.export, sub.root / "metrics.json"
 
 
