@@ -12,6 +12,7 @@ import pytest
 from absl import flags
 
 from conftest import app_error, load_app, parse_app
+from pages import check_page, run_cli
 from tfdl import export
 from tfdl.errors import InputError
 from tfdl.vision import data as vision_data
@@ -31,15 +32,25 @@ def run_app(name, workdir, data_dir, *args):
     return json.loads((Path(workdir) / "metrics.json").read_text())
 
 
+def run_with_page(name, workdir, data_dir, *args, figures=(), details=0):
+    """`run_app` through the app's command line (`tfdl.cli.run`, in this process), which
+    also writes report.html: checked (`pages.check_page`) for `figures` and `details`."""
+    run_cli(name, f"--workdir={workdir}", f"--data_dir={data_dir}", *args)
+    check_page(workdir, figures, details=details)
+    return json.loads((Path(workdir) / "metrics.json").read_text())
+
+
 def _files(workdir):
     return {p.name for p in Path(workdir).iterdir()}
 
 
 def test_mnist_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "mnist"
-    m = run_app("mnist", wd, mini_vision, "--config.train_size=300", "--config.test_size=100",
-                "--config.depth=2", "--config.width=16", "--config.epochs=1",
-                "--config.steps_per_epoch=2", "--config.batch_size=32", "--config.tsne=false")
+    m = run_with_page("mnist", wd, mini_vision, "--config.train_size=300",
+                      "--config.test_size=100", "--config.depth=2", "--config.width=16",
+                      "--config.epochs=1", "--config.steps_per_epoch=2", "--config.batch_size=32",
+                      "--config.tsne=false", figures=["training_curves.png",
+                      "confusion_matrix.png", "top_output.png", "top_hidden.png", "pca.png"])
     assert {"config.json", "history.json", "metrics.json", "training_curves.png",
             "confusion_matrix.png", "top_output.png", "top_hidden.png", "pca.png",
             "tensorboard", "export"} <= _files(wd)
@@ -57,9 +68,11 @@ def test_mnist_app_smoke(tmp_path, mini_vision):
 
 def test_notmnist_app_smoke_ensemble(tmp_path, mini_vision):
     wd = tmp_path / "notmnist"
-    m = run_app("notmnist", wd, mini_vision, "--config.train_size=200", "--config.test_size=100",
-                "--config.ensemble=2", "--config.filters=4", "--config.dense=8",
-                "--config.epochs=1", "--config.steps_per_epoch=2", "--config.batch_size=32")
+    m = run_with_page("notmnist", wd, mini_vision, "--config.train_size=200",
+                      "--config.test_size=100", "--config.ensemble=2", "--config.filters=4",
+                      "--config.dense=8", "--config.epochs=1", "--config.steps_per_epoch=2",
+                      "--config.batch_size=32", details=2, figures=["training_curves.png",
+                      "confusion_matrix.png", "top_output.png"])
     assert {"config.json", "history.json", "metrics.json", "training_curves.png",
             "confusion_matrix.png", "top_output.png", "export", "member_1",
             "member_2"} <= _files(wd)
@@ -73,9 +86,10 @@ def test_notmnist_app_smoke_ensemble(tmp_path, mini_vision):
 def test_optimization_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "opt"
     # The optimisation study runs in test_vision_models.py's trend test; here the dropout one.
-    m = run_app("optimization", wd, mini_vision, "--config=dropout", "--config.train_size=200",
-                "--config.test_size=50", "--config.depth=2", "--config.dropout_width=8",
-                "--config.epochs=2", "--config.batch_size=100")
+    m = run_with_page("optimization", wd, mini_vision, "--config=dropout",
+                      "--config.train_size=200", "--config.test_size=50", "--config.depth=2",
+                      "--config.dropout_width=8", "--config.epochs=2", "--config.batch_size=100",
+                      figures=["dropout_loss.png", "dropout_accuracy.png"])
     assert {"dropout_loss.png", "dropout_accuracy.png", "history.json", "tensorboard"} \
         <= _files(wd)
     assert len(m["dropout_final"]) == 4 and "final_training_loss" not in m
@@ -85,8 +99,10 @@ def test_optimization_app_smoke(tmp_path, mini_vision):
 
 def test_backprop_app_smoke(tmp_path, mini_vision):
     wd = tmp_path / "bp"
-    m = run_app("backprop", wd, mini_vision, "--config.train_size=200", "--config.test_size=50",
-                "--config.epochs=2", "--config.batch_size=50", "--config.learning_rate=0.1")
+    m = run_with_page("backprop", wd, mini_vision, "--config.train_size=200",
+                      "--config.test_size=50", "--config.epochs=2", "--config.batch_size=50",
+                      "--config.learning_rate=0.1", figures=["backprop_sgd.png",
+                      "backprop_rmsprop.png", "backprop_accuracy.png"])
     assert {"backprop_sgd.png", "backprop_rmsprop.png", "backprop_accuracy.png",
             "numpy_weights.npz", "history.json", "tensorboard"} <= _files(wd)
     assert m["gradient_check_max_relative_error"] < 1e-6

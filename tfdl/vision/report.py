@@ -69,15 +69,17 @@ def _optimization(page):
         page.metric("lowest final training loss", f"{lowest[0]} {lowest[1]}",
                     goal="Adam ReLU+He lowest", met=lowest == ("adam", "relu+He"))
     rows = [(o, s, v) for o, d in finals.items() for s, v in d.items()]
-    page.add("Optimisation study", [
-        page.figure("optimization_sgd.png", "plain SGD: training loss per epoch"),
-        page.figure("optimization_adam.png", "Adam: training loss per epoch"),
-        page.table(["optimiser", "set-up", "final training loss"], rows) if rows else None])
+    if "final_training_loss" in m:  # each study's section only if it ran (--config=dropout)
+        page.add("Optimisation study", [
+            page.figure("optimization_sgd.png", "plain SGD: training loss per epoch"),
+            page.figure("optimization_adam.png", "Adam: training loss per epoch"),
+            page.table(["optimiser", "set-up", "final training loss"], rows) if rows else None])
     best = m.get("dropout_best_test_accuracy", {})
-    page.add("Dropout study", [
-        page.figure("dropout_loss.png", "train (solid) and test (dashed) loss"),
-        page.figure("dropout_accuracy.png", "train (solid) and test (dashed) accuracy"),
-        page.table(["set-up", "best test accuracy"], best.items()) if best else None])
+    if "dropout_final" in m or best:
+        page.add("Dropout study", [
+            page.figure("dropout_loss.png", "train (solid) and test (dashed) loss"),
+            page.figure("dropout_accuracy.png", "train (solid) and test (dashed) accuracy"),
+            page.table(["set-up", "best test accuracy"], best.items()) if best else None])
 
 
 def _backprop(page):
