@@ -151,6 +151,31 @@ def test_tcn_models_see_the_whole_sequence_and_start_sensibly():
     assert CONFIGS.get("tcn").loss == "nsr"
 
 
+def test_causal_tcn_never_looks_ahead():
+    """`causal=True`: an output frame depends on that frame and the `receptive_field - 1`
+    before it, never on a later one; same weights as the non-causal net; fc refuses it."""
+    x = tf.random.normal((1, 40, 129, 2))
+    kw = dict(bins=129, blocks=3, repeats=1, channels=8, hidden=16)
+    net = MODELS.build("tcn_crm", causal=True, **kw)
+    assert [w.shape for w in net.weights] == [w.shape for w in MODELS.build("tcn_crm",
+                                                                              **kw).weights]
+    net.get_layer("out").kernel.assign(tf.random.normal(net.get_layer("out").kernel.shape))
+    y = net(x)
+    field = model.receptive_field(blocks=3, repeats=1)
+    assert field == 15  # dilations 1, 2, 4 with kernel 3: 14 frames back
+    later = tf.tensor_scatter_nd_update(x, [[0, 21]], tf.ones((1, 129, 2)))
+    np.testing.assert_allclose(net(later)[0, :21], y[0, :21], atol=1e-5)
+    assert not np.allclose(net(later)[0, 21], y[0, 21], atol=1e-3)
+    earlier = tf.tensor_scatter_nd_update(x, [[0, 20 - field]], tf.ones((1, 129, 2)))
+    np.testing.assert_allclose(net(earlier)[0, 20:], y[0, 20:], atol=1e-5)
+    assert not np.allclose(net(earlier)[0, 20 - field + 1:21], y[0, 20 - field + 1:21],
+                           atol=1e-3)
+    cfg = CONFIGS.get("tcn_crm_causal").validate()
+    assert cfg.causal and model.latency_ms(cfg, RATE) == 8.0
+    with pytest.raises(InputError, match="--config.causal must be false for a frame model"):
+        Config(model="fc", causal=True).validate()
+
+
 def test_tcn_crm_export_serves_any_length(tmp_path):
     """A 128/32 complex-mask TCN, exported: matches the in-process `Denoiser` on a batch and
     serves inputs of any length, down to fewer samples than one FFT frame."""

@@ -25,6 +25,8 @@ class Config:
         blocks, repeats, channels, hidden: the TCNs (`tcn`, `tcn_crm`):
             residual blocks per stack (dilations 1, 2, 4, ...), stacks, residual
             width, width inside each block.
+        causal: a TCN that looks back only (live audio: no look-ahead beyond
+            one STFT frame).
         loss: "spectrum" (MSE of the real/imag STFT: phase-sensitive with the
             noisy phase) or "nsr" (error over signal energy of the waveform).
         fft_length, frame_step: the centred Hann STFT (window = fft_length).
@@ -60,6 +62,7 @@ class Config:
     repeats: int = 2
     channels: int = 64
     hidden: int = 128
+    causal: bool = False
     loss: str = "spectrum"
     fft_length: int = 1024
     frame_step: int = 512
@@ -114,4 +117,7 @@ class Config:
             model.check_args(self)
         except model.ArgumentError as e:
             C.fail(e.arg, e.must, e.value)
+        if self.causal and not self.model.startswith("tcn"):
+            C.fail("causal", "false for a frame model (fc, fc_crm: causal only with a TCN)",
+                   self.causal)
         return self

@@ -35,5 +35,10 @@ CONFIGS.add("tcn_crm_speed", "tcn_crm + noise flips + speed-changed speech", bas
 CONFIGS.add("tcn_crm_wide", "tcn_crm_speed, 192 wide, 300 epochs", base="tcn_crm_speed",
             hidden=192, epochs=300)
 
+# For live audio: the default, each output frame from past frames only (8 ms of
+# algorithmic latency at 16 kHz: one 128-sample frame).
+CONFIGS.add("tcn_crm_causal", "tcn_crm_speed looking back only (live audio)",
+            base="tcn_crm_speed", causal=True)
+
 CONFIGS.alias("default", "tcn_crm_speed", "best in 15 minutes on a 2-core CPU")
 CONFIGS.alias("best", "tcn_crm_wide", "highest SNR (15.70 dB), about an hour")

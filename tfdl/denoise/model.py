@@ -23,7 +23,9 @@ Models (registry `MODELS`; each has a named config of the same name):
         layer norm -> 1x1 conv back to the residual width; each output frame
         sees about `repeats * 2**blocks` frames on either side. Its layer norm
         and PReLU are `tfdl.layers`' versions: Keras' functions and weights,
-        fewer passes over the activations on CPU.
+        fewer passes over the activations on CPU. With `causal`, each
+        depthwise conv looks back only (zero-padded on the left), so an output
+        frame depends on no later frame: for live audio (`latency_ms`).
 
 Builder arguments carry the config's field names, so `build(cfg)` passes them
 through, and a bad value is checked once, here (`ArgumentError`, a
@@ -42,7 +44,7 @@ from tfdl.registry import Registry
 MODELS = Registry("denoise")
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid", "swish", "leaky_relu")
 FRAME_ARGS = ("hidden_layers", "units", "activation", "dropout", "context")  # fc, fc_crm
-TCN_ARGS = ("blocks", "repeats", "channels", "hidden")  # tcn, tcn_crm
+TCN_ARGS = ("blocks", "repeats", "channels", "hidden", "causal")  # tcn, tcn_crm
 LOSSES = ("spectrum", "nsr")
 
 
@@ -73,10 +75,23 @@ def check_frame_args(bins, hidden_layers, units, activation, dropout, context):
         raise ArgumentError("context", "an integer >= 0", context)
 
 
-def check_tcn_args(bins, blocks, repeats, channels, hidden, kernel_size=3):
+def check_tcn_args(bins, blocks, repeats, channels, hidden, kernel_size=3, causal=False):
     """The checks of the `tcn` / `tcn_crm` arguments. Raises `ArgumentError`."""
     _positive_ints(bins=bins, blocks=blocks, repeats=repeats, channels=channels, hidden=hidden,
                    kernel_size=kernel_size)
+    if not isinstance(causal, bool):
+        raise ArgumentError("causal", "true or false", causal)
+
+
+def receptive_field(blocks, repeats, kernel_size=3):
+    """Frames a TCN output frame sees on each side it looks (1 + its dilated context)."""
+    return 1 + repeats * (kernel_size - 1) * (2 ** blocks - 1)
+
+
+def latency_ms(cfg, sample_rate):
+    """Algorithmic latency of a causal `Config`'s denoiser: the newest output sample needs
+    the input up to one frame (`fft_length` samples) later."""
+    return 1000.0 * cfg.fft_length / sample_rate
 
 
 def builder_kwargs(cfg):
@@ -169,8 +184,8 @@ def fc_crm(*, bins=513, hidden_layers=3, units=512, activation="relu", dropout=0
 
 
 def _tcn_network(bins, head, blocks, repeats, channels, hidden, kernel_size, out_dim, name,
-                 out_bias=None):
-    check_tcn_args(bins, blocks, repeats, channels, hidden, kernel_size)
+                 out_bias=None, causal=False):
+    check_tcn_args(bins, blocks, repeats, channels, hidden, kernel_size, causal)
     noisy = keras.Input((None, bins, 2), name="noisy_stft")
     x = SpectralFeatures(True, name="features")(noisy)
     x = FeatureNorm(name="normalize")(x)
@@ -181,7 +196,11 @@ def _tcn_network(bins, head, blocks, repeats, channels, hidden, kernel_size, out
             y = keras.layers.Dense(hidden, name=f"{tag}_in")(x)
             y = PReLU(shared_axes=[1], name=f"{tag}_prelu1")(y)
             y = LayerNormalization(name=f"{tag}_norm1")(y)
-            y = keras.layers.DepthwiseConv1D(kernel_size, dilation_rate=2 ** b, padding="same",
+            if causal:  # the past only: (kernel - 1) * dilation zeros before the first frame
+                y = keras.layers.ZeroPadding1D(((kernel_size - 1) * 2 ** b, 0),
+                                               name=f"{tag}_pad")(y)
+            y = keras.layers.DepthwiseConv1D(kernel_size, dilation_rate=2 ** b,
+                                             padding="valid" if causal else "same",
                                              name=f"{tag}_dwconv")(y)
             y = PReLU(shared_axes=[1], name=f"{tag}_prelu2")(y)
             y = LayerNormalization(name=f"{tag}_norm2")(y)
@@ -192,7 +211,8 @@ def _tcn_network(bins, head, blocks, repeats, channels, hidden, kernel_size, out
 
 
 @MODELS.register("tcn")
-def tcn(*, bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3):
+def tcn(*, bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
+        causal=False):
     """Magnitude model on a temporal convolutional network: a mask on |X|, noisy phase.
 
     Input features: the log1p magnitude and the noisy phase's cosine and sine
@@ -206,21 +226,22 @@ def tcn(*, bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3
         channels: residual width.
         hidden: width inside each block.
         kernel_size: depthwise kernel along time.
+        causal: look back only (no later frame), for live audio.
 
     Returns:
         An uncompiled `keras.Model` (see the module docstring for shapes).
     """
     return _tcn_network(bins, SpectralHead("mask", name="head"), blocks, repeats, channels,
-                        hidden, kernel_size, bins, "denoise_tcn")
+                        hidden, kernel_size, bins, "denoise_tcn", causal=causal)
 
 
 @MODELS.register("tcn_crm")
 def tcn_crm(*, bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_size=3,
-            bound=2.0):
+            bound=2.0, causal=False):
     """Phase-aware model: a complex ratio mask from a temporal convolutional network.
 
     Args:
-        bins, blocks, repeats, channels, hidden, kernel_size: as for `tcn`.
+        bins, blocks, repeats, channels, hidden, kernel_size, causal: as for `tcn`.
         bound: bound of the mask's real and imaginary parts (> 1); the output
             layer starts at the identity mask.
 
@@ -230,7 +251,7 @@ def tcn_crm(*, bins=129, blocks=8, repeats=2, channels=64, hidden=128, kernel_si
     identity = _identity_mask_bias(bound, bins)
     head = SpectralHead("complex_mask", bound, name="head")
     return _tcn_network(bins, head, blocks, repeats, channels, hidden, kernel_size,
-                        2 * bins, "denoise_tcn_crm", out_bias=identity)
+                        2 * bins, "denoise_tcn_crm", out_bias=identity, causal=causal)
 
 
 def adapt_normalisation(model, noisy_ri):
