@@ -5,20 +5,23 @@ r"""Speech denoising: train on a clean/noisy pair, denoise test clips, export ra
     python -m apps.denoise --config=best --test=test_02_x.wav   # highest SNR (about an hour)
     python -m apps.denoise --config=tcn_crm --config.epochs=60 --test=test_01_x.wav,test_02_x.wav
     python -m apps.denoise --test=noisy.wav --reference=clean.wav  # + SI-SDR, SNR, PESQ, STOI
+    python -m apps.denoise --config=tcn_crm_causal --test=test_02_x.wav  # for live audio
+    python -m apps.denoise stream noisy.wav --export_dir=runs/denoise/export  # chunk by chunk
 
 Trains on the first 85 % of `train_dirty_male.wav` -> `train_clean_male.wav`
 (in `--data_dir`, `$TFDL_DATA_DIR/denoise` or `~/.keras/datasets/denoise`),
 keeps the best epoch on the SNR of the held-out last 15 %, denoises each
 `--test` clip (a bare name is looked up in the data folder) and writes
-`--workdir`. `--help` lists the named configs; docs/denoise.md describes
-the outputs and the export.
+`--workdir`. `stream` denoises a WAV 100 ms at a time (`--chunk_ms`) with a
+causal export, as live audio would be, into `<workdir>/stream/`. `--help`
+lists the named configs; docs/denoise.md describes the outputs and the export.
 """
 
 import tfdl  # noqa: F401  (quiet TensorFlow start-up; import before TF)
 from absl import flags
 
 from tfdl import cli
-from tfdl.denoise import data, quality, train
+from tfdl.denoise import data, quality, stream, train
 from tfdl.denoise.configs import CONFIGS
 from tfdl.errors import InputError
 
@@ -32,12 +35,19 @@ flags.DEFINE_multi_string("reference", [], "Clean, sample-aligned recording of e
                           "clip, in order: prints the metrics of the noisy and denoised clip.")
 flags.DEFINE_string("clean", data.CLEAN, "Clean training WAV (a bare name: in the data folder).")
 flags.DEFINE_string("noisy", data.NOISY, "Noisy training WAV, sample-aligned with --clean.")
+flags.DEFINE_string("export_dir", None, "stream: a causal denoise export (default "
+                    "<workdir>/export).")
+flags.DEFINE_float("chunk_ms", 100.0, "stream: audio per chunk.")
+USAGE = "python -m apps.denoise stream NOISY.wav --export_dir=DIR"
 
 
 def main(argv):
-    if len(argv) > 1:
+    command, args = cli.command(argv, ("train", "stream"), USAGE)
+    if command == "stream":
+        return stream.command(args, FLAGS.workdir, FLAGS.export_dir, FLAGS.chunk_ms, USAGE)
+    if args:
         raise InputError(f"apps.denoise takes no arguments (clips to denoise: --test=FILE). "
-                         f"Received: {' '.join(argv[1:])}")
+                         f"Received: {' '.join(args)}")
     tests, refs = ([t.strip() for item in flag for t in item.split(",") if t.strip()]
                    for flag in (FLAGS.test, FLAGS.reference))
     references = quality.load_references(tests, refs, FLAGS.data_dir)  # checked before training

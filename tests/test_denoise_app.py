@@ -4,6 +4,7 @@ configs, CLI errors, bad input."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,35 @@ def test_default_config_trains_a_tcn_and_serves_it(mini_denoise, tmp_path):
     assert (wd / "test_02_x_denoised.wav").is_file()
     config = json.loads((wd / "config.json").read_text())
     assert config["speech_speed"] == 0.1 and config["noise_flip"] is True
+
+
+def test_causal_run_streams_its_export_chunk_by_chunk(mini_denoise, tmp_path):
+    """`tcn_crm_causal` (shrunk) exports a `frames` endpoint; `stream` on a test clip writes
+    what the export's offline `serve` gives; a non-causal export is refused in one line."""
+    from tfdl import export
+
+    wd = tmp_path / "causal"
+    m = run("tcn_crm_causal", wd, mini_denoise, (), blocks=2, repeats=1, channels=8,
+            hidden=8, chunk_frames=50)
+    assert m["export_max_abs_diff"] < 1e-4
+    meta = export.read_metadata(wd / "export")
+    assert meta["causal"] and meta["receptive_field"] == model.receptive_field(2, 1)
+    clip = mini_denoise / "test_02_x.wav"
+    code, lines = app_error("denoise", "stream", str(clip), "--chunk_ms=30",
+                            f"--workdir={wd}")
+    assert code in (0, None), lines
+    streamed, rate = read_audio(wd / "stream" / "test_02_x_denoised.wav")
+    wave, _ = read_audio(clip)
+    loaded = export.load(wd / "export")  # kept: its variables belong to it
+    offline = loaded.serve(tf.constant(wave[None]))[0].numpy()
+    assert rate == meta["sample_rate"] and streamed.shape == offline.shape
+    np.testing.assert_allclose(streamed, np.clip(offline, -1, 1), atol=2 / 32768)  # 16-bit
+    other = tmp_path / "offline"  # the same export, its metadata without `causal`
+    shutil.copytree(wd / "export", other)
+    export.write_metadata(other, {k: v for k, v in meta.items() if k != "causal"})
+    code, lines = app_error("denoise", "stream", str(clip), f"--export_dir={other}",
+                            f"--workdir={tmp_path / 'w'}")
+    assert code == 2 and len(lines) == 1 and "is not a causal denoise export" in lines[0]
 
 
 def test_missing_test_file_is_one_line_error_with_exit_2(mini_denoise, tmp_path, monkeypatch,

@@ -116,11 +116,14 @@ def ship_classifier(model, export_dir, labels, *, metadata, clip_samples, repeat
             "tflite_latency_ms_per_clip": latency_ms(load(tflite), clip_samples, repeats)}
 
 
-def export_function(model, export_dir, fn, input_signature, name=ENDPOINT):
-    """Exports `fn` (which calls `model`) as the SavedModel's serving signature."""
+def export_function(model, export_dir, fn, input_signature, name=ENDPOINT, extra=None):
+    """Exports `fn` (which calls `model`) as the SavedModel's serving signature, and each
+    `extra` endpoint ({name: (fn, input_signature)}) beside it."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(name, fn, input_signature=input_signature)
+    for other, (other_fn, signature) in (extra or {}).items():
+        archive.add_endpoint(other, other_fn, input_signature=signature)
     archive.write_out(str(export_dir), verbose=False)
     return str(export_dir)
 

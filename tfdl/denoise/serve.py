@@ -55,15 +55,23 @@ def export(denoiser, export_dir, metadata=None):
     Args:
         denoiser: a `Denoiser`.
         export_dir: the SavedModel folder.
-        metadata: a JSON-ready dict for `assets.extra/tfdl.json` (None: none).
+        metadata: a JSON-ready dict for `assets.extra/tfdl.json` (None: none); with
+            `"causal": true`, the SavedModel also has a `frames` endpoint (noisy STFT
+            real/imag `[batch, frames, bins, 2]` -> the estimate) for streaming.
 
     Returns:
         The folder, as a string.
     """
     from tfdl.export import WAVEFORM_SPEC, checked_waveforms, export_function, write_metadata
 
+    extra = None
+    if (metadata or {}).get("causal"):  # `frames`: the network alone, for `tfdl.denoise.stream`
+        bins = denoiser.fft_length // 2 + 1
+        spec = tf.TensorSpec([None, None, bins, 2], tf.float32, name="noisy_stft")
+        extra = {"frames": (lambda ri: denoiser.model(ri, training=False), [spec])}
     out = export_function(denoiser.model, export_dir,
-                          lambda w: denoiser(checked_waveforms(w)), [WAVEFORM_SPEC])
+                          lambda w: denoiser(checked_waveforms(w)), [WAVEFORM_SPEC],
+                          extra=extra)
     if metadata:
         write_metadata(export_dir, metadata)
     return out

@@ -179,9 +179,12 @@ def _export(cfg, denoiser, split, est, wd):
     """Writes `export/`, reloads it, and measures its real-time factor and its parity."""
     from tfdl.export import load
 
-    export(denoiser, wd.export, {"task": "denoise", "sample_rate": split.sample_rate,
-                                 "model": cfg.model, "fft_length": cfg.fft_length,
-                                 "frame_step": cfg.frame_step})
+    meta = {"task": "denoise", "sample_rate": split.sample_rate, "model": cfg.model,
+            "fft_length": cfg.fft_length, "frame_step": cfg.frame_step}
+    if cfg.causal:  # what `python -m apps.denoise stream` needs
+        meta.update(causal=True, receptive_field=models.receptive_field(cfg.blocks,
+                                                                        cfg.repeats))
+    export(denoiser, wd.export, meta)
     served = load(wd.export)
     again = served.serve(tf.constant(split.val_noisy[None]))[0].numpy()
     return {"export": str(wd.export),
