@@ -19,6 +19,14 @@ OPTIMIZERS = ("adam", "nadam", "rmsprop")
 ACTIVATIONS = ("relu", "gelu", "swish")
 
 
+def common_hps(hp):
+    """The hyperparameters every family of the digits and keywords searches shares: dropout,
+    batch norm and activation (builder kwargs)."""
+    return dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
+                batchnorm=hp.Boolean("batchnorm", default=True),
+                activation=hp.Choice("activation", list(ACTIVATIONS)))
+
+
 def trainable_params(model):
     """Trainable scalars (what keras-tuner's `max_model_size` counts)."""
     return int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))

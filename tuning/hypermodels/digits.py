@@ -1,7 +1,7 @@
 """The spoken-digits (FSDD) search: `DigitsHyperModel`, registered as `--config.app=digits`."""
 
 from tfdl.errors import InputError
-from tuning.hypermodels.base import ACTIVATIONS, APPS, AppHyperModel, Data
+from tuning.hypermodels.base import APPS, AppHyperModel, Data, common_hps
 
 
 @APPS.register("digits")
@@ -33,9 +33,7 @@ class DigitsHyperModel(AppHyperModel):
         from tfdl.digits.model import MODELS
 
         family = hp.Choice("family", ["compact", "mfcc"])
-        common = dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
-                      batchnorm=hp.Boolean("batchnorm", default=True),
-                      activation=hp.Choice("activation", list(ACTIVATIONS)))
+        common = common_hps(hp)
         if family == "compact":
             with hp.conditional_scope("family", ["compact"]):
                 kw = dict(filters=hp.Choice("filters", [8, 12, 16, 24, 32]),

@@ -3,7 +3,7 @@
 Imported (and registered) by `tuning.hypermodels` only when `tfdl.keywords` is in the tree.
 """
 
-from tuning.hypermodels.base import ACTIVATIONS, APPS, AppHyperModel, Data
+from tuning.hypermodels.base import APPS, AppHyperModel, Data, common_hps
 
 
 @APPS.register("keywords")
@@ -42,9 +42,7 @@ class KeywordsHyperModel(AppHyperModel):
         from tfdl.keywords.model import MODELS
 
         family = hp.Choice("family", ["ds_cnn", "cnn"])
-        common = dict(dropout=hp.Float("dropout", 0.0, 0.5, step=0.1),
-                      batchnorm=hp.Boolean("batchnorm", default=True),
-                      activation=hp.Choice("activation", list(ACTIVATIONS)))
+        common = common_hps(hp)
         if family == "ds_cnn":
             with hp.conditional_scope("family", ["ds_cnn"]):
                 kw = dict(filters=hp.Choice("filters", [16, 24, 32, 48, 64]),
