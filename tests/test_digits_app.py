@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import app_error, load_app, parse_app, sine, write_wav
+from conftest import app_error, load_app, sine, write_wav
+from pages import check_page, run_cli
 from tfdl.digits import adapt as adaptation
 from tfdl.digits import data as fsdd
 from tfdl.digits import model as digits
@@ -32,16 +33,14 @@ def run(name, tiny_fsdd, workdir, **fields):
 
 @pytest.fixture(scope="module")
 def smoke_run(tiny_fsdd, tmp_path_factory):
-    """`python -m apps.digits --model=mfcc --config.epochs=1 ...` (the app's own main)."""
+    """`python -m apps.digits --model=mfcc --config.epochs=1 ...` (its command line,
+    `tfdl.cli.run`, in this process: report.html too)."""
     workdir = tmp_path_factory.mktemp("runs") / "digits"
     noise = tmp_path_factory.mktemp("noise")  # a 16 kHz clip: resampled to 8 kHz for mixing
     write_wav(noise / "hum.wav", sine(50, 1.0, 16000), 16000)
-    app = parse_app("digits", "--model=mfcc", "--config.epochs=1", "--config.steps_per_epoch=2",
-                    "--config.batch_size=8", f"--data_dir={tiny_fsdd}", f"--workdir={workdir}",
-                    "--config.augment=true", f"--config.noise_dir={noise}",
-                    "--config.speed_change=0.1")
-    app.main(["digits"])
-    flags.FLAGS.unparse_flags()
+    run_cli("digits", "--model=mfcc", "--config.epochs=1", "--config.steps_per_epoch=2",
+            "--config.batch_size=8", f"--data_dir={tiny_fsdd}", f"--workdir={workdir}",
+            "--config.augment=true", f"--config.noise_dir={noise}", "--config.speed_change=0.1")
     return workdir
 
 
@@ -70,6 +69,24 @@ def test_smoke_run_writes_the_workdir(smoke_run):
     meta = json.loads((wd / "export" / "assets.extra" / "tfdl.json").read_text())
     assert meta == {"task": "digits", "sample_rate": 8000, "model": "mfcc",
                     "labels": [str(d) for d in range(10)]}
+
+
+def test_smoke_run_page_plays_the_misclassified_recordings(smoke_run, tmp_path):
+    wd = smoke_run
+    index = json.loads((wd / "misclassified.json").read_text())
+    assert index["total"] == len(json.loads((wd / "metrics.json").read_text())["misclassified"])
+    assert 0 < len(index["saved"]) <= 24
+    page = check_page(wd, ["training_curves.png", "confusion_matrix.png", "waveform_mfcc.png"],
+                      [c["wav"] for c in index["saved"]])
+    assert len(page.sounds) == len(index["saved"])
+    # The command line's own rebuild: the same page; a folder that is no run: one line, exit 2.
+    html = (wd / "report.html").read_text()
+    (wd / "report.html").unlink()
+    r = subprocess.run([sys.executable, "-m", "tfdl.report", str(wd), str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (wd / "report.html").read_text() == html
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {tmp_path} holds no metrics.json: not a finished run"]
 
 
 @pytest.mark.smoke

@@ -1,13 +1,10 @@
 """report.html of every app: a tiny run through the app's own command line (`tfdl.cli.run`, in
 this process) writes a page that parses, embeds every figure and sound it promises as data:
 URIs that decode, names no external URL and rebuilds identically (`python -m tfdl.report`);
-`--report=false` writes none. (The vision apps' pages are checked on their smoke runs, in
-tests/test_vision_apps.py.)"""
+`--report=false` writes none. (The digits and vision apps' pages are checked on their smoke
+runs, in tests/test_digits_app.py and tests/test_vision_apps.py.)"""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -15,29 +12,6 @@ from conftest import sine, write_wav
 from pages import check_page, run_cli
 from test_keywords_data import make_corpus
 from test_tuning import make_fsdd
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_digits_page_plays_the_misclassified_recordings(tiny_fsdd, tmp_path):
-    wd = tmp_path / "digits"
-    run_cli("digits", "--model=mfcc", "--config.epochs=1", "--config.steps_per_epoch=2",
-            "--config.batch_size=8", "--config.export=false", f"--data_dir={tiny_fsdd}",
-            f"--workdir={wd}")
-    index = json.loads((wd / "misclassified.json").read_text())
-    assert index["total"] == len(json.loads((wd / "metrics.json").read_text())["misclassified"])
-    assert 0 < len(index["saved"]) <= 24
-    page = check_page(wd, ["training_curves.png", "confusion_matrix.png", "waveform_mfcc.png"],
-                      [c["wav"] for c in index["saved"]])
-    assert len(page.sounds) == len(index["saved"])
-    # The command line's own rebuild: the same page; a folder that is no run: one line, exit 2.
-    html = (wd / "report.html").read_text()
-    (wd / "report.html").unlink()
-    r = subprocess.run([sys.executable, "-m", "tfdl.report", str(wd), str(tmp_path)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert (wd / "report.html").read_text() == html
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
-        f"error: {tmp_path} holds no metrics.json: not a finished run"]
 
 
 def test_an_old_run_without_run_json_gets_a_page(tiny_fsdd, tmp_path):
