@@ -42,12 +42,12 @@ USAGE = "python -m apps.denoise stream NOISY.wav --export_dir=DIR"
 
 
 def main(argv):
-    command, args = cli.command(argv, ("train", "stream"), USAGE)
-    if command == "stream":
-        return stream.command(args, FLAGS.workdir, FLAGS.export_dir, FLAGS.chunk_ms, USAGE)
+    if len(argv) > 1 and argv[1] == "stream":
+        return stream.command(argv[2:], FLAGS.workdir, FLAGS.export_dir, FLAGS.chunk_ms, USAGE)
+    args = argv[2:] if len(argv) > 1 and argv[1] == "train" else argv[1:]
     if args:
         raise InputError(f"apps.denoise takes no arguments (clips to denoise: --test=FILE). "
-                         f"Received: {' '.join(args)}")
+                         f"Received: {' '.join(args)} (to stream a clip: {USAGE})")
     tests, refs = ([t.strip() for item in flag for t in item.split(",") if t.strip()]
                    for flag in (FLAGS.test, FLAGS.reference))
     references = quality.load_references(tests, refs, FLAGS.data_dir)  # checked before training
