@@ -41,6 +41,8 @@ CONFIGS.add("loso", "compact_pair, leave-one-speaker-out (5 folds)",
 CONFIGS.add("compact_student", "compact_robust, 24 filters, taught by the pair",
             base="compact_robust", model="compact_student", test_speeds=(),
             test_shifts_ms=(), teacher="compact_pair")
+CONFIGS.add("loso_student", "compact_student, leave-one-speaker-out (a teacher per fold)",
+            base="compact_student", split="loso")
 
 CONFIGS.alias("default", "compact_robust", "best in minutes on a CPU")
 CONFIGS.alias("best", "compact_pair", "most accurate, whatever it costs")
