@@ -113,6 +113,10 @@ def _export(r):
     if r.get("tflite_bytes"):
         text += (f"; TFLite {r['tflite_bytes'] / 1e6:.1f} MB, "
                  f"{r['tflite_latency_ms_per_clip']:.1f} ms/clip")
+    if r.get("int8_tflite_bytes"):
+        text += (f"; int8 TFLite {r['int8_tflite_bytes'] / 1e6:.1f} MB, "
+                 f"{r['int8_tflite_latency_ms_per_clip']:.1f} ms/clip, "
+                 f"{100 * r['int8_accuracy']:.1f} %")
     return text
 
 

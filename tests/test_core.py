@@ -238,6 +238,52 @@ def test_tflite_export_metadata_sizes_and_load_errors(tmp_path):
         export.load(tmp_path / "missing.tflite")
 
 
+def test_int8_tflite_quantises_the_network_and_keeps_each_front_end_float(tmp_path):
+    """Two branches, each a float log-spectrogram front end then a convolution, averaged:
+    every convolution runs in int8, no front-end op does, and the answers stay close to
+    the float model's; a model without a convolution is refused."""
+    inputs = keras.Input((None,))
+    branches = []
+    for frame in (64, 128):
+        spec = keras.layers.Lambda(lambda t, n=frame: tf.expand_dims(tf.math.log(
+            tf.abs(tf.signal.stft(t, n, n // 2, n)) + 1e-3), -1))(inputs)
+        x = keras.layers.Conv2D(4, 3, activation="relu")(spec)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        branches.append(keras.layers.Dense(3, activation="softmax")(x))
+    model = keras.Model(inputs, keras.layers.Average()(branches))
+    rng = np.random.default_rng(0)
+    clips = (rng.normal(size=(40, 800)) * rng.uniform(0.01, 0.5, (40, 1))).astype(np.float32)
+    out = export.ship_classifier(model, tmp_path / "export", ["a", "b", "c"], clip_samples=800,
+                                 metadata={"task": "toy"}, repeats=3, int8_clips=clips)
+    path = tmp_path / "export" / export.INT8_FILE
+    assert out["int8_tflite"] == str(path) and out["int8_tflite_bytes"] == path.stat().st_size
+    assert out["int8_tflite_latency_ms_per_clip"] > 0
+    files = [p for p in (tmp_path / "export").rglob("*") if p.suffix != ".tflite" and p.is_file()]
+    assert out["export_bytes"] == sum(p.stat().st_size for p in files)
+    it = export._interpreter(path)
+    ops = it._get_ops_details()
+    dtype = lambda t: it._get_tensor_details(t, 0)["dtype"]  # noqa: E731
+    convs = [o for o in ops if o["op_name"] == "CONV_2D"]
+    assert len(convs) == 2 and all(dtype(o["inputs"][0]) == dtype(o["inputs"][1]) == np.int8
+                                   for o in convs)
+    ffts = [o for o in ops if o["op_name"] == "RFFT2D"]
+    logs = [o for o in ops if o["op_name"] == "LOG"]
+    assert len(ffts) == len(logs) == 2  # both front ends, float
+    assert not any(dtype(t) == np.int8 for o in ffts + logs for t in [*o["inputs"], *o["outputs"]]
+                   if t >= 0)
+    lite, flt = export.load(path), export.load(tmp_path / "export" / export.TFLITE_FILE)
+    test = (rng.normal(size=(20, 800)) * 0.2).astype(np.float32)
+    a = np.concatenate([lite.serve(c[None])["probabilities"].numpy() for c in test])
+    b = np.concatenate([flt.serve(c[None])["probabilities"].numpy() for c in test])
+    assert 0 < np.abs(a - b).max() < 0.05  # quantised, and close
+    dense = keras.Sequential([keras.Input((None,)), keras.layers.Lambda(
+        lambda t: tf.reduce_mean(t, -1, keepdims=True)), keras.layers.Dense(2, "softmax")])
+    export.ship_classifier(dense, tmp_path / "dense", ["a", "b"], clip_samples=10,
+                           metadata={}, repeats=1)
+    with pytest.raises(ValueError, match="no CONV_2D or DEPTHWISE_CONV_2D op"):
+        export.write_tflite_int8(tmp_path / "dense", clips)
+
+
 def test_plots_write_pngs(tmp_path):
     hist = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}
     for p in (plots.training_curves(hist, tmp_path / "curves.png"),

@@ -294,6 +294,22 @@ def test_compact_robust_run_exports_raw_audio_model(tiny_fsdd, tmp_path):
                                rtol=1e-4, atol=1e-5)
 
 
+def test_int8_export_is_scored_on_the_test_split_and_predicts(tiny_fsdd, tmp_path, capsys):
+    """`int8=True` ships model_int8.tflite beside model.tflite; its test accuracy in
+    metrics.json is what `predict` on that file gives for the test recordings."""
+    wd = tmp_path / "int8"
+    report = run("compact", tiny_fsdd, wd, epochs=1, steps_per_epoch=2, batch_size=8,
+                 augment=False, int8=True)
+    path = wd / "export" / "model_int8.tflite"
+    assert report["int8_tflite"] == str(path) and path.is_file()
+    assert report["int8_tflite_bytes"] < report["tflite_bytes"]
+    _, test = fsdd.split(fsdd.load(str(tiny_fsdd)))
+    answers = serve.predict(path, [str(r.path) for r in test])
+    right = np.mean([int(a[1]) == r.digit for a, r in zip(answers, test)])
+    assert report["int8_accuracy"] == pytest.approx(right)
+    assert "TFLite int8" in capsys.readouterr().out
+
+
 def test_speaker_adversary_with_a_validation_split(tiny_fsdd, tmp_path):
     """Any model can train against the speakers; validation labels carry them too, and the
     best checkpoint (on the digits' validation accuracy) loads into the plain model."""

@@ -30,6 +30,9 @@ NOT_SCALED = ("waveforms must be float32 samples in [-1, 1] (int16 PCM: divide b
               "peak above 2 found)")
 _OLD_META_FILES = ("tfdl_keywords.json",)  # written by tfdl 0.1 keywords exports
 TFLITE_FILE = "model.tflite"
+INT8_FILE = "model_int8.tflite"
+# The int8 part of a model: these ops and every op downstream of one (`float_front_end`).
+QUANTISED_FROM = ("CONV_2D", "DEPTHWISE_CONV_2D")
 ENDPOINT = "serve"
 
 
@@ -97,23 +100,31 @@ def export_classifier(model, export_dir, labels, input_signature=None, metadata=
     return str(export_dir)
 
 
-def ship_classifier(model, export_dir, labels, *, metadata, clip_samples, repeats=30):
+def ship_classifier(model, export_dir, labels, *, metadata, clip_samples, repeats=30,
+                    int8_clips=None):
     """The export a classifier run ships: SavedModel, `model.tflite`, and what they cost.
 
-    `export_classifier`, then `write_tflite`; both are timed on one clip of
-    `clip_samples` (batch of 1, median of `repeats`).
+    `export_classifier`, then `write_tflite` (and `write_tflite_int8` from
+    `int8_clips` when given); each is timed on one clip of `clip_samples`
+    (batch of 1, median of `repeats`).
 
     Returns:
         JSON-ready dict: `export` and `tflite` paths, `export_bytes` and
         `tflite_bytes` on disk, `export_latency_ms_per_clip` and
-        `tflite_latency_ms_per_clip`.
+        `tflite_latency_ms_per_clip`; with `int8_clips`, `int8_tflite`,
+        `int8_tflite_bytes` and `int8_tflite_latency_ms_per_clip` too.
     """
     export_classifier(model, export_dir, labels, metadata=metadata)
-    tflite = write_tflite(export_dir)
-    return {"export": str(export_dir), "tflite": str(tflite),
-            "export_bytes": size_bytes(export_dir), "tflite_bytes": size_bytes(tflite),
-            "export_latency_ms_per_clip": latency_ms(load(export_dir), clip_samples, repeats),
-            "tflite_latency_ms_per_clip": latency_ms(load(tflite), clip_samples, repeats)}
+    files = {"tflite": write_tflite(export_dir)}
+    if int8_clips is not None:
+        files["int8_tflite"] = write_tflite_int8(export_dir, int8_clips)
+    shipped = {"export": str(export_dir), "export_bytes": size_bytes(export_dir),
+               "export_latency_ms_per_clip": latency_ms(load(export_dir), clip_samples, repeats)}
+    for key, path in files.items():
+        shipped.update({key: str(path), f"{key}_bytes": size_bytes(path),
+                        f"{key}_latency_ms_per_clip": latency_ms(load(path), clip_samples,
+                                                                 repeats)})
+    return shipped
 
 
 def export_function(model, export_dir, fn, input_signature, name=ENDPOINT, extra=None):
@@ -160,6 +171,76 @@ def write_tflite(export_dir, signature=ENDPOINT):
     path = Path(export_dir) / TFLITE_FILE
     path.write_bytes(converter.convert())
     return path
+
+
+def write_tflite_int8(export_dir, clips, signature=ENDPOINT):
+    """`<export_dir>/model_int8.tflite`: the network in int8, its audio front end in float.
+
+    Post-training quantisation with TFLite's converter (scales from `clips`, the
+    representative set). Quantising the whole graph also quantises the raw
+    waveform, the framing, FFT, mel and log, and the digits student fell from
+    100 % to 33.6 % (docs/experiments/digits.md); so the front end
+    (`float_front_end` of `model.tflite`, which must exist: `write_tflite`)
+    stays float32, by name, through TFLite's QuantizationDebugger denylist. The
+    convolutions, pooling and dense head run in int8; the input (raw float32
+    samples of any length) and outputs are as in `model.tflite`.
+
+    Args:
+        export_dir: a SavedModel folder holding `model.tflite`.
+        clips: float32 [n, samples] training clips for the activation ranges.
+        signature: the endpoint to convert.
+
+    Returns:
+        The `.tflite` path.
+
+    Raises:
+        ValueError: the model has no convolution to start the int8 part at.
+    """
+    export_dir = Path(export_dir)
+    interpreter = _interpreter(export_dir / TFLITE_FILE)
+    front = float_front_end(interpreter)
+    (name,) = interpreter.get_signature_runner(signature).get_input_details()
+    clips = np.asarray(clips, np.float32)
+
+    def representative():
+        for clip in clips:
+            yield {name: clip[None]}
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(export_dir),
+                                                         signature_keys=[signature])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=front))
+    path = export_dir / INT8_FILE
+    path.write_bytes(debugger.get_nondebug_quantized_model())
+    return path
+
+
+def float_front_end(interpreter):
+    """Output tensor names of the ops no convolution feeds: the front end(s) to keep float.
+
+    An op is in the network when it is a convolution (`QUANTISED_FROM`) or takes
+    a tensor the network made; every other op (framing, FFT, mel, log, the
+    normalisations: each pass's own in a test-time ensemble) is the front end.
+    TFLite lists ops in an order where each comes after what feeds it.
+
+    Raises:
+        ValueError: no convolution at all.
+    """
+    ops = interpreter._get_ops_details()  # LiteRT has no public op listing
+    network_tensors, front = set(), []
+    for op in ops:
+        if op["op_name"] in QUANTISED_FROM or network_tensors.intersection(op["inputs"]):
+            network_tensors.update(op["outputs"])
+        else:
+            front.append(interpreter._get_tensor_details(op["outputs"][0], 0)["name"])
+    if not network_tensors:
+        raise ValueError(f"no {' or '.join(QUANTISED_FROM)} op to quantise from")
+    return front
 
 
 def _interpreter(path):
@@ -245,9 +326,9 @@ def latency_ms(served, samples, repeats=30, warmup=3):
 
 
 def size_bytes(path):
-    """Bytes on disk of a file, or of a SavedModel folder (without its `model.tflite`)."""
+    """Bytes on disk of a file, or of a SavedModel folder (without its `.tflite` files)."""
     path = Path(path)
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*")
-               if p.is_file() and p != path / TFLITE_FILE)
+               if p.is_file() and p not in (path / TFLITE_FILE, path / INT8_FILE))

@@ -8,7 +8,8 @@ from tfdl.digits import train as digits_train
 from tfdl.digits.configs import CONFIGS
 
 EXPORT_KEYS = ("export_bytes", "tflite_bytes", "export_latency_ms_per_clip",
-               "tflite_latency_ms_per_clip")
+               "tflite_latency_ms_per_clip", "int8_tflite_bytes",
+               "int8_tflite_latency_ms_per_clip", "int8_accuracy")
 
 
 def bench_configs(names, data_dir, workdir):

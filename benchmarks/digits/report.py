@@ -36,6 +36,10 @@ def _config_rows(results):
             export = (f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f} MB, "
                       f"{r['export_latency_ms_per_clip']:.2f} / "
                       f"{r['tflite_latency_ms_per_clip']:.2f} ms" if "tflite_bytes" in r else "-")
+            if "int8_tflite_bytes" in r:
+                export += (f"; int8 {r['int8_tflite_bytes'] / 1e6:.2f} MB, "
+                           f"{r['int8_tflite_latency_ms_per_clip']:.2f} ms, "
+                           f"{r['int8_accuracy']:.1%} right")
         goal = "-" if target is None else f">= {100 * target:.1f} % ({'met' if met else 'not met'})"
         rows.append(f"| {label} | `{r['command']}` | {acc} | {goal} | {train} | {params} | "
                     f"{export} |")

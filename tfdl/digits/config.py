@@ -48,6 +48,9 @@ class Config:
         steps_per_epoch: cap on steps per epoch (0: a full pass; smoke runs).
         distribute: tf.distribute strategy: none, mirrored or multi_worker.
         export: write the SavedModel and TFLite model.
+        int8: with `export`, also `model_int8.tflite` (`tfdl.export.write_tflite_int8`:
+            the network in int8, scaled on `INT8_CLIPS` training clips; the front end
+            float), scored on the test split like the model.
         teacher: distillation (`tfdl.digits.distill`): a named digits config,
             trained first on the same training split, or a digits export folder,
             whose probabilities on each training recording the model learns too
@@ -81,6 +84,7 @@ class Config:
     steps_per_epoch: int = 0
     distribute: str = "none"
     export: bool = True
+    int8: bool = False
     teacher: str = ""
     temperature: float = 3.0
     soft_weight: float = 0.7

@@ -19,6 +19,7 @@ from tfdl.digits import data, distill
 from tfdl.digits.model import MODELS
 from tfdl.errors import InputError
 
+INT8_CLIPS = 200  # training clips that set the int8 model's activation ranges
 HPARAMS = ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer", "schedule",
            "augment", "speed_change", "microbatches", "seed", "speaker_adaptation",
            "speaker_adversary", "val_fraction")
@@ -130,6 +131,37 @@ def _evaluate(cfg, model, served, test, test_ds, length):
     return report
 
 
+def _waves(recordings):
+    """float32 [n, SAMPLE_RATE]: the recordings' waveforms in order, padded or trimmed."""
+    import numpy as np
+
+    from tfdl.pipeline import waveform_dataset
+
+    paths, digits = data.paths_and_labels(recordings)
+    ds = waveform_dataset(paths, digits, sample_rate=data.SAMPLE_RATE, length=data.SAMPLE_RATE,
+                          batch_size=64)
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def _int8_clips(train, seed):
+    """`INT8_CLIPS` training waveforms drawn at random: the int8 model's representative set."""
+    import numpy as np
+
+    picked = np.random.default_rng(seed).permutation(len(train))[:INT8_CLIPS]
+    return _waves([train[i] for i in picked])
+
+
+def _tflite_accuracy(path, test):
+    """Test accuracy of the `.tflite` file at `path`, one clip per call as on a device."""
+    import numpy as np
+
+    from tfdl import export
+
+    lite = export.load(path)
+    guesses = [int(np.argmax(lite.serve(clip[None])["probabilities"])) for clip in _waves(test)]
+    return float(np.mean(np.array(guesses) == np.array([r.digit for r in test])))
+
+
 def _save_misclassified(report, test, workdir):
     """The most confident mistakes as WAVs and misclassified.json, for the report page."""
     from tfdl.report.clips import save_misclassified
@@ -209,7 +241,10 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
     if cfg.export:
         report.update(export.ship_classifier(
             served, workdir.export, data.LABELS, clip_samples=data.SAMPLE_RATE,
-            metadata={"task": "digits", "sample_rate": data.SAMPLE_RATE, "model": cfg.model}))
+            metadata={"task": "digits", "sample_rate": data.SAMPLE_RATE, "model": cfg.model},
+            int8_clips=_int8_clips(train, cfg.seed) if cfg.int8 else None))
+        if cfg.int8:
+            report["int8_accuracy"] = _tflite_accuracy(report["int8_tflite"], test)
     workdir.write_json("metrics.json", report)
     return report
 
@@ -320,8 +355,11 @@ def _summary_rows(cfg, report, wd):
             rows += [("without speaker adaptation", f"{report['unadapted_mean_accuracy']:.2%}")]
     rows += [("workdir", str(wd.root)), ("metrics", str(wd.root / "metrics.json"))]
     if cfg.split != "loso" and cfg.export:
-        rows += [("SavedModel", str(wd.export)), ("TFLite", report["tflite"]),
-                 ("predict", f"python -m apps.digits predict --export_dir={wd.export} FILE.wav")]
+        rows += [("SavedModel", str(wd.export)), ("TFLite", report["tflite"])]
+        if "int8_tflite" in report:
+            rows += [("TFLite int8", f"{report['int8_tflite']} (test accuracy "
+                                     f"{report['int8_accuracy']:.2%})")]
+        rows += [("predict", f"python -m apps.digits predict --export_dir={wd.export} FILE.wav")]
     one_log = cfg.split != "loso" and "members" not in report  # else logs in sub-folders
     rows.append(("TensorBoard", f"tensorboard --logdir {wd.tensorboard if one_log else wd.root}"))
     return rows

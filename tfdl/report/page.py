@@ -124,6 +124,10 @@ class Page:
                         (metrics["export_latency_ms_per_clip"],
                          metrics["tflite_latency_ms_per_clip"]),
                         "{0[0]:.2f} / {0[1]:.2f} ms per clip")
+        if "int8_tflite_latency_ms_per_clip" in metrics:
+            self.metric("int8 TFLite (test accuracy, latency)",
+                        (metrics["int8_accuracy"], metrics["int8_tflite_latency_ms_per_clip"]),
+                        "{0[0]:.2%}, {0[1]:.2f} ms per clip")
 
     def figure(self, name, caption="", run=None, narrow=False):
         """A PNG of `run` (default: the page's run) embedded, or a "missing figure" line;
