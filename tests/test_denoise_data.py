@@ -140,6 +140,37 @@ def test_speed_change_and_speech_speed_crops():
         Config(speech_speed=0.5).validate()
 
 
+def test_other_voices_share_the_crops():
+    """With voices=p, a share p of the crops holds another voice (a 1500 Hz tone here) mixed
+    with the other noise at an SNR in VOICES_SNR_DB; the rest are the pair's (500 Hz)."""
+    tone, other = sine(500, 1.0, RATE), 0.5 * sine(1500, 2.0, RATE)
+    noise = np.random.default_rng(0).normal(0, 0.05, 2 * RATE).astype(np.float32)
+    cfg = _cfg(chunk_frames=4, batch_size=200, fft_length=256, frame_step=128, voices=0.5,
+               remix=0.0, noise_gain_db=0.0)
+    xb, yb = next(iter(data.chunk_dataset(tone, tone + 0.01, cfg, crops_per_epoch=200,
+                                          voices=([other], noise))))
+    peak = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1).argmax(axis=-1) * RATE / 256
+    voices = np.abs(peak - 1500) < 40
+    assert set(np.round(peak[~voices])) == {500.0}
+    assert 0.35 < voices.mean() < 0.65  # p = 0.5 of 200 crops
+    # Their noise is the other noise, at an input SNR within the range (spectra: Parseval).
+    x, y = np.asarray(xb)[voices], np.asarray(yb)[voices]
+    snr = 10 * np.log10((y ** 2).sum(axis=(1, 2, 3)) / ((x - y) ** 2).sum(axis=(1, 2, 3)))
+    low, high = data.VOICES_SNR_DB
+    assert np.all(snr > low - 1.5) and np.all(snr < high + 1.5) and np.ptp(snr) > 5
+    # voices=0, or no voices given: the pair only.
+    for kw, given in ((dict(voices=0.0), ([other], noise)), (dict(voices=0.5), None)):
+        c = dataclasses.replace(cfg, **kw)
+        _, yb = next(iter(data.chunk_dataset(tone, tone + 0.01, c, crops_per_epoch=50,
+                                             voices=given)))
+        peak = np.hypot(yb[..., 0], yb[..., 1]).mean(axis=1).argmax(axis=-1) * RATE / 256
+        assert set(np.round(peak)) == {500.0}
+    with pytest.raises(InputError, match="--config.voices"):
+        _cfg(voices=1.5).validate()
+    with pytest.raises(InputError, match="--config.select_on"):
+        _cfg(select_on="best").validate()
+
+
 def test_load_pair_rejects_bad_input(tmp_path):
     a = _speechy(0.5)
     good = write_wav(tmp_path / "clean.wav", a, RATE)

@@ -166,6 +166,37 @@ def test_si_sdr_and_snr_match_their_analytic_values():
         assert metrics.snr(s, est) == pytest.approx(want_snr, abs=1e-6)
 
 
+def test_training_on_other_voices_selects_the_epoch_on_the_dev_set(corpus, tmp_path):
+    """voices and select_on=dev: each epoch logs the dev mixtures' mean SI-SDR at 0 and
+    20 dB, and the run keeps the best epoch by it (its export scores that maximum); without
+    the cross-speaker folders it is a one-line error before the workdir is made."""
+    import shutil
+
+    from tfdl import export
+    from tfdl.denoise import train
+    from tfdl.denoise.configs import CONFIGS
+
+    cfg = CONFIGS.get("tcn_crm")
+    for k, v in dict(epochs=3, steps_per_epoch=2, batch_size=4, chunk_frames=16, blocks=2,
+                     repeats=1, channels=8, hidden=8, voices=0.5, select_on="dev",
+                     dev_set=False, patience=0, learning_rate=0.01).items():
+        setattr(cfg, k, v)
+    wd = tmp_path / "voices"
+    m = train.run(cfg, str(wd), str(corpus / "denoise"), verbose=0)
+    history = json.loads((wd / "history.json").read_text())
+    assert len(history["dev_si_sdr"]) == m["epochs_run"] == 3
+    dev = _build(corpus)
+    served = export.load(wd / "export")
+    kept = np.mean([metrics.si_sdr(x.clean, served.serve(x.noisy[None])[0].numpy())
+                    for x in dev.mixtures if x.snr_db in train.SELECT_SNRS_DB])
+    assert kept == pytest.approx(max(history["dev_si_sdr"]), abs=0.05)
+    lone = tmp_path / "lone"
+    shutil.copytree(corpus / "denoise", lone / "denoise")
+    with pytest.raises(InputError, match="--config.voices and --config.select_on=dev need"):
+        train.run(cfg, str(tmp_path / "never"), str(lone / "denoise"), verbose=0)
+    assert not (tmp_path / "never").exists()
+
+
 @pytest.fixture(scope="module")
 def speech16k():
     """Real speech: two FSDD asset recordings (8 kHz) joined and resampled to 16 kHz."""

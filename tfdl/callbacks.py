@@ -145,7 +145,7 @@ def _best(values, mode):
     return (max if mode == "max" else min)(values) if values else None
 
 
-def standard(workdir, previous, speed, *, monitor, mode, patience, backup):
+def standard(workdir, previous, speed, *, monitor, mode, patience, backup, monitors=()):
     """The callbacks of a `tfdl.train.fit` run, in the order they run.
 
     Args:
@@ -156,11 +156,13 @@ def standard(workdir, previous, speed, *, monitor, mode, patience, backup):
         patience: early-stopping patience in epochs, or None for none.
         backup: add the epoch log and `BackupAndRestore` in `workdir.backup`
             (the folder must exist).
+        monitors: callbacks that put a quantity (e.g. `monitor`) in the epoch's
+            logs: they run before the checkpoint, after the throughput clock.
 
     Returns:
         A list of Keras callbacks.
     """
-    cbs = [speed, _Progress(), keras.callbacks.TerminateOnNaN(),
+    cbs = [speed, _Progress(), keras.callbacks.TerminateOnNaN(), *monitors,
            keras.callbacks.ModelCheckpoint(
                str(workdir.checkpoint), monitor=monitor, mode=mode, save_best_only=True,
                save_weights_only=True,

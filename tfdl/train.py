@@ -237,7 +237,7 @@ class FusedAdam(keras.optimizers.Adam):
 
 def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="val_accuracy",
         mode="max", patience=None, examples_per_epoch=None, steps_per_epoch=None,
-        callbacks=(), backup=True, verbose="auto"):
+        callbacks=(), monitors=(), backup=True, verbose="auto"):
     """Fits a compiled model with checkpoints, backup/restore, TensorBoard and throughput.
 
     After training the model holds the best weights seen on `monitor` (or the
@@ -258,6 +258,8 @@ def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="v
         examples_per_epoch: exact examples per epoch, for throughput.
         steps_per_epoch: cap on steps per epoch (smoke runs).
         callbacks: extra Keras callbacks.
+        monitors: callbacks that put `monitor` (or another quantity) in the
+            epoch's logs, run before the best checkpoint reads them.
         backup: use `BackupAndRestore` in `workdir/backup`.
         verbose: Keras `fit` verbosity.
 
@@ -281,7 +283,8 @@ def fit(model, train_ds, val_ds=None, *, workdir, epochs, batch_size, monitor="v
         write_json(workdir.backup / STAMP, workdir.config())
     speed = Throughput(batch_size, examples_per_epoch)
     cbs = standard_callbacks(workdir, previous, speed, monitor=monitor, mode=mode,
-                             patience=patience, backup=backup) + list(callbacks)
+                             patience=patience, backup=backup,
+                             monitors=monitors) + list(callbacks)
     t0 = time.perf_counter()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=cbs,
                      steps_per_epoch=steps_per_epoch, verbose=verbose,

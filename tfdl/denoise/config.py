@@ -41,6 +41,15 @@ class Config:
         noise_flip: time-reverse and negate each crop's noise, each with p = 1/2.
         speech_speed: speed perturbation x: a third of the crops' speech at
             1 - x times the speed, a third at 1 + x (0: off).
+        voices: share of the training crops whose speech is another voice: the
+            training part of the cross-speaker set (`tfdl.denoise.devset`),
+            mixed with the pair's training noise at an input SNR uniform in
+            `tfdl.denoise.data.VOICES_SNR_DB` (0: the pair only; needs `speech/`
+            and `keywords/` beside `denoise/`).
+        select_on: the epoch kept and early stopping: "tail" (the pair's
+            held-out tail SNR) or "dev" (the mean SI-SDR of the denoised
+            cross-speaker dev mixtures at `tfdl.denoise.train.SELECT_SNRS_DB`
+            input).
         train_seconds: train on the first S s of the training part only (0:
             all; the tail and the crops per epoch stay): the data-scaling study.
         max_seconds: use only the first S s of the pair (0: all; smoke runs).
@@ -80,6 +89,8 @@ class Config:
     noise_gain_db: float = 6.0
     noise_flip: bool = False
     speech_speed: float = 0.0
+    voices: float = 0.0
+    select_on: str = "tail"
     train_seconds: float = 0.0
     max_seconds: float = 0.0
     steps_per_epoch: int = 0
@@ -113,6 +124,8 @@ class Config:
         C.check_range(self, "val_fraction", 0.0, 1.0, low_open=True)
         C.check_range(self, "remix", 0.0, 1.0, high_open=False)
         C.check_range(self, "speech_speed", 0.0, 0.5)
+        C.check_range(self, "voices", 0.0, 1.0, high_open=False)
+        C.check_choice(self, "select_on", ("tail", "dev"))
         try:
             model.check_args(self)
         except model.ArgumentError as e:

@@ -21,6 +21,7 @@ from tfdl.errors import InputError
 DATASET = "denoise"
 CLEAN = "train_clean_male.wav"
 NOISY = "train_dirty_male.wav"
+VOICES_SNR_DB = (-5.0, 20.0)  # input SNRs of the other voices' training crops (as the dev set's)
 
 
 def resolve(name, data_dir=None, flag="test"):
@@ -229,6 +230,15 @@ def _end_to_end(waves, length):
             tf.constant([len(w) - length + 1 for w in waves], tf.int64))
 
 
+def _ri_fn(cfg):
+    """The map from a waveform to its real/imag STFT `[frames, bins, 2]` (`cfg`'s STFT)."""
+    def ri(wave):
+        z = features.stft(wave, cfg.fft_length, cfg.frame_step, cfg.fft_length)
+        return tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)
+
+    return ri
+
+
 def _crop_fn(clean, noise, length, cfg):
     """The map from 3 random int64 seeds to one (noisy, clean) real/imag training crop."""
     speech, offsets, starts = _end_to_end(speech_copies(clean, cfg.speech_speed), length)
@@ -236,9 +246,7 @@ def _crop_fn(clean, noise, length, cfg):
     noise_starts = tf.constant(len(noise) - length + 1, tf.int64)
     noise = tf.constant(noise)
 
-    def ri(wave):
-        z = features.stft(wave, cfg.fft_length, cfg.frame_step, cfg.fft_length)
-        return tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1)
+    ri = _ri_fn(cfg)
 
     def crop(seeds):
         k = tf.random.uniform([], 0, copies, tf.int32) if copies > 1 else 0
@@ -263,7 +271,7 @@ def _crop_fn(clean, noise, length, cfg):
     return crop
 
 
-def chunk_dataset(clean, noisy, cfg, crops_per_epoch=None):
+def chunk_dataset(clean, noisy, cfg, crops_per_epoch=None, voices=None):
     """Random waveform crops of `cfg.chunk_frames` STFT frames, as real/imag spectra (training).
 
     A crop starts at any sample, so its frames are new framings of the
@@ -287,6 +295,9 @@ def chunk_dataset(clean, noisy, cfg, crops_per_epoch=None):
             `frame_step`, `seed` and the augmentation above). Crops and draws
             are new every epoch.
         crops_per_epoch: default `default_crops` (each frame about 4 times).
+        voices: (speech waveforms, noise): with `cfg.voices` = p, a share p of
+            the crops comes from `mixture_dataset` of these instead (other
+            voices, at an input SNR uniform in `VOICES_SNR_DB`).
 
     Returns:
         A `tf.data.Dataset` of (noisy, clean) real/imag `[batch, chunk, bins, 2]`.
@@ -301,9 +312,17 @@ def chunk_dataset(clean, noisy, cfg, crops_per_epoch=None):
     clean = np.asarray(clean, np.float32)
     noise = np.asarray(noisy, np.float32) - clean
     ds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=True).batch(3)
-    ds = ds.take(count).map(_crop_fn(clean, noise, length, cfg),
-                            num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(cfg.batch_size).prefetch(2)
+    if voices is None or not cfg.voices:
+        ds = ds.take(count).map(_crop_fn(clean, noise, length, cfg),
+                                num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(cfg.batch_size).prefetch(2)
+    ri = _ri_fn(cfg)
+    pair = ds.map(_crop_fn(clean, noise, length, cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    other = mixture_dataset(*voices, length, VOICES_SNR_DB, seed=cfg.seed + 1).map(
+        lambda x, s: (ri(x), ri(s)), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = tf.data.Dataset.sample_from_datasets([pair, other], [1.0 - cfg.voices, cfg.voices],
+                                              seed=cfg.seed, rerandomize_each_iteration=True)
+    return ds.take(count).batch(cfg.batch_size).prefetch(2)
 
 
 def mixture_dataset(speech, noise, length, snr_range=(-5.0, 20.0), seed=0):

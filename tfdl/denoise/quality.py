@@ -247,13 +247,16 @@ def table(scores, systems=SYSTEMS):
     return "\n".join(rows)
 
 
-def score_run(cfg, denoise_fn, clean_path, noisy_path):
+def score_run(cfg, denoise_fn, clean_path, noisy_path, dev=None):
     """The `dev_set` entry of a training run's metrics.json: `score` of its model on the
     cross-speaker set built beside the pair's data folder (`<root>/denoise` ->
-    `<root>/speech`, `<root>/keywords`), or `{"skipped": why}` where that data is missing."""
+    `<root>/speech`, `<root>/keywords`; `dev` when the run built it already), or
+    `{"skipped": why}` where that data is missing."""
     from tfdl.denoise import devset
     from tfdl.errors import InputError
 
+    if dev is not None:
+        return score(dev, denoise_fn, cfg.fft_length, cfg.frame_step)
     root = Path(clean_path).resolve().parent.parent
     try:
         speech_dir, keywords_dir = devset.find_roots(root)

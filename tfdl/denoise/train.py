@@ -15,6 +15,7 @@ cross-speaker dev set, `tfdl.denoise.quality`).
 """
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -26,6 +27,8 @@ from tfdl.denoise import data, quality
 from tfdl.denoise import model as models
 from tfdl.denoise.serve import Denoiser, export, real_time_factor
 from tfdl.errors import InputError
+
+SELECT_SNRS_DB = (0.0, 20.0)  # dev-set input SNRs of `select_on="dev"`: the goals' two rows
 
 
 class ValidationMonitor(keras.callbacks.Callback):
@@ -71,8 +74,43 @@ class ValidationMonitor(keras.callbacks.Callback):
         self.writer.flush()
 
 
-def train(cfg, split, wd, verbose="auto"):
+class DevMonitor(keras.callbacks.Callback):
+    """Mean SI-SDR (dB) of the denoised cross-speaker dev `mixtures` each epoch, as
+    `dev_si_sdr` in the epoch's logs (what `select_on="dev"` keeps the best epoch on)."""
+
+    def __init__(self, denoiser, mixtures):
+        super().__init__()
+        self.denoiser, self.mixtures = denoiser, mixtures
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["dev_si_sdr"] = float(np.mean([
+                metrics.si_sdr(m.clean, self.denoiser.denoise(m.noisy)) for m in self.mixtures]))
+
+
+def cross_speaker(cfg, clean_path, noisy_path):
+    """The cross-speaker `DevSet` when `cfg` trains on other voices or selects on it, else None.
+
+    Raises:
+        InputError: it is needed and `speech/` or `keywords/` is not beside `denoise/`.
+    """
+    from tfdl.denoise import devset
+
+    if not cfg.voices and cfg.select_on != "dev":
+        return None
+    try:
+        roots = devset.find_roots(Path(clean_path).resolve().parent.parent)
+    except InputError as e:
+        raise InputError(f"--config.voices and --config.select_on=dev need the cross-speaker "
+                         f"data beside the pair: {e}") from None
+    return devset.build(*roots, clean_path, noisy_path, cfg.val_fraction)
+
+
+def train(cfg, split, wd, verbose="auto", dev=None):
     """Builds, adapts, compiles and fits `cfg`'s network on `split`; keeps the best weights.
+
+    `dev` (`cross_speaker`) gives the other voices of `cfg.voices` and the
+    mixtures of `cfg.select_on="dev"`.
 
     Returns:
         (denoiser, history, per-epoch exact tail SNRs).
@@ -85,7 +123,13 @@ def train(cfg, split, wd, verbose="auto"):
     crops = data.default_crops(1 + split.part_samples // fs, cfg.chunk_frames, cfg.batch_size)
     model = models.build(cfg)
     models.adapt_normalisation(model, data.spectrum(split.noisy, fl, fs))
-    train_ds = data.chunk_dataset(split.clean, split.noisy, cfg, crops_per_epoch=crops)
+    voices = None
+    if cfg.voices:
+        from tfdl.denoise.devset import speaker_speech
+
+        voices = (speaker_speech(dev.train_speakers), dev.train_noise)
+    train_ds = data.chunk_dataset(split.clean, split.noisy, cfg, crops_per_epoch=crops,
+                                  voices=voices)
     val = tuple(data.spectrum(w, fl, fs)[None] for w in (split.val_noisy, split.val_clean))
     steps = cfg.steps_per_epoch or -(-crops // cfg.batch_size)
     model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
@@ -97,11 +141,14 @@ def train(cfg, split, wd, verbose="auto"):
     denoiser = Denoiser(model, fl, fs)
     monitor = ValidationMonitor(denoiser, split.val_noisy, split.val_clean, split.sample_rate,
                                 wd.tensorboard / "validation", cfg.audio_every)
+    selection = [] if cfg.select_on != "dev" else [
+        DevMonitor(denoiser, [m for m in dev.mixtures if m.snr_db in SELECT_SNRS_DB])]
     history = fit(model, train_ds, tf.data.Dataset.from_tensors(val), workdir=wd,
-                  epochs=cfg.epochs, batch_size=cfg.batch_size, monitor="val_snr", mode="max",
+                  epochs=cfg.epochs, batch_size=cfg.batch_size, mode="max",
+                  monitor="dev_si_sdr" if cfg.select_on == "dev" else "val_snr",
                   patience=cfg.patience or None, steps_per_epoch=steps,
                   examples_per_epoch=steps * cfg.batch_size, callbacks=[monitor],
-                  verbose=verbose)
+                  monitors=selection, verbose=verbose)
     plots.training_curves({k: v for k, v in history.items() if isinstance(v, list)},
                           wd.path("training_curves.png"), title=f"denoise {cfg.model}")
     return denoiser, history, monitor.snrs
@@ -220,10 +267,11 @@ def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
     test_paths = [data.resolve(t, data_dir, "test") for t in tests]
     split = data.load_split(cfg, clean_path, noisy_path)
     test_waves = [(p, *data.load_test(p, split.sample_rate, cfg.fft_length)) for p in test_paths]
+    dev = cross_speaker(cfg, clean_path, noisy_path)
     keras.utils.set_random_seed(cfg.seed)
     wd = Workdir(workdir)
     wd.write_config(cfg, restart)
-    denoiser, history, snrs = train(cfg, split, wd, verbose)
+    denoiser, history, snrs = train(cfg, split, wd, verbose, dev)
     scores, est = evaluate(cfg, split, denoiser, wd)
     rate = split.sample_rate
     result = {
@@ -239,7 +287,8 @@ def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
     if cfg.export:
         result.update(_export(cfg, denoiser, split, est, wd))
     if cfg.dev_set:
-        result["dev_set"] = quality.score_run(cfg, denoiser.denoise, clean_path, noisy_path)
+        result["dev_set"] = quality.score_run(cfg, denoiser.denoise, clean_path, noisy_path,
+                                              dev)
     result["loadavg"] = list(os.getloadavg())
     wd.write_json("metrics.json", result)
     result["workdir"] = str(wd.root)
