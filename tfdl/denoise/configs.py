@@ -35,8 +35,8 @@ CONFIGS.add("tcn_crm_speed", "tcn_crm + noise flips + speed-changed speech", bas
 CONFIGS.add("tcn_crm_wide", "tcn_crm_speed, 192 wide, 300 epochs", base="tcn_crm_speed",
             hidden=192, epochs=300)
 
-# For any voice: half the crops are other speakers (the cross-speaker training part, 40
-# voices) under the pair's noise at -5..20 dB, and the epoch kept is the best on the
+# For any voice: half the crops are other speakers (the cross-speaker training part: 40
+# LibriSpeech and 32 Speech Commands voices) under the pair's noise at -5..20 dB, and the epoch kept is the best on the
 # cross-speaker dev set (0 and 20 dB input), not on the training speaker's tail.
 CONFIGS.add("tcn_crm_voices", "tcn_crm_speed on many voices, selected on the dev set",
             base="tcn_crm_speed", voices=0.5, select_on="dev")
