@@ -3,8 +3,8 @@
     python -m benchmarks.summary            # rewrites README.md's results block
     python -m benchmarks.summary --check    # exits 1 when README.md's block is out of date
 
-One row per task and named config (`default`, and `best` where it is another
-recipe), read from `benchmarks/results/<task>.json` as `python -m
+One row per task and named config (`default`, `best` where it is another
+recipe, and the configs of `EXTRA` that a task's guide singles out), read from `benchmarks/results/<task>.json` as `python -m
 benchmarks.<task>` wrote it: the headline result on its split, the training
 time, the export's size and latency where the task measures them, and where
 and when it was measured (CPU, TensorFlow, load average at the start, date).
@@ -36,6 +36,9 @@ def _configs(task):
 
 TASKS = ("digits", "keywords", "denoise", "phonemes", "mnist", "notmnist", "optimization",
          "backprop")
+# Named configs shown beside default and best: the distilled digits student (with its
+# int8 model) and the denoiser trained on many voices.
+EXTRA = {"digits": ("compact_student",), "denoise": ("tcn_crm_voices",)}
 FILES = {t: "vision" if t in ("mnist", "notmnist", "optimization", "backprop") else t
          for t in TASKS}
 
@@ -69,9 +72,12 @@ def _dev(dev):
     at0 = dev["snr_db"]["0"]
     nr = max((v for k, v in at0.items() if k.startswith("noisereduce")),
              key=lambda v: v["si_sdr"])
+    at20 = dev["snr_db"]["20"]
     return (f"; unseen voices at 0 dB input: SI-SDR {at0['model']['si_sdr']:.2f} dB "
             f"(noisy {at0['noisy']['si_sdr']:.2f}, best noisereduce {nr['si_sdr']:.2f}), "
-            f"PESQ {at0['model']['pesq']:.2f}, STOI {at0['model']['stoi']:.2f}")
+            f"PESQ {at0['model']['pesq']:.2f}, STOI {at0['model']['stoi']:.2f}; at 20 dB "
+            f"input: SI-SDR {at20['model']['si_sdr']:.2f} dB (noisy "
+            f"{at20['noisy']['si_sdr']:.2f})")
 
 
 def _phonemes(r):
@@ -140,10 +146,12 @@ def rows(results_dir=RESULTS):
         names = [configs.resolve("default")]
         if configs.resolve("best") != names[0]:
             names.append(configs.resolve("best"))
+        headline = list(names)
+        names += [n for n in EXTRA.get(task, ()) if n not in names]
         for name in names:
             alias = "default" if name == names[0] else "best"
-            same = " = best" if alias == "default" and len(names) == 1 else ""
-            label = f"`{alias}`{same} (`{name}`)"
+            same = " = best" if alias == "default" and len(headline) == 1 else ""
+            label = f"`{alias}`{same} (`{name}`)" if name in headline else f"`{name}`"
             key = f"{task}/{name}" if FILES[task] == "vision" else name
             r = loaded[path].get(key)
             if r is None:
