@@ -171,9 +171,9 @@ def test_train_seconds_trains_on_less_audio_with_as_many_crops(mini_denoise, tmp
     seen = []
     real = data.chunk_dataset
 
-    def spy(clean, noisy, cfg, crops_per_epoch=None):
+    def spy(clean, noisy, cfg, crops_per_epoch=None, **kw):
         seen.append((len(clean), len(noisy), crops_per_epoch))
-        return real(clean, noisy, cfg, crops_per_epoch)
+        return real(clean, noisy, cfg, crops_per_epoch, **kw)
 
     monkeypatch.setattr(data, "chunk_dataset", spy)
     runs = {}
