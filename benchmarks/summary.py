@@ -104,9 +104,17 @@ HEADLINE = {"digits": _digits, "keywords": _keywords, "denoise": _denoise,
             "phonemes": _phonemes}
 
 
-def _training(r):
+def _training(r, results=None):
+    """Training minutes; a distilled config adds its teacher's (trained first on a fresh
+    run), read from the teacher's own row of the same JSON."""
     seconds = r.get("train_seconds", r.get("wall_s"))
-    return "-" if seconds is None else f"{seconds / 60:.1f} min"
+    if seconds is None:
+        return "-"
+    text = f"{seconds / 60:.1f} min"
+    teacher = (r.get("config") or {}).get("teacher")
+    if teacher and (results or {}).get(teacher, {}).get("train_seconds") is not None:
+        text += f" + {results[teacher]['train_seconds'] / 60:.1f} min for the teacher `{teacher}`"
+    return text
 
 
 def _export(r):
@@ -159,7 +167,7 @@ def rows(results_dir=RESULTS):
                            f"{FILES[task]} --configs={key}` | | | |")
                 continue
             result = HEADLINE.get(task, _vision)(r)
-            out.append(f"| {task} | {label} | {result} | {_training(r)} | {_export(r)} | "
+            out.append(f"| {task} | {label} | {result} | {_training(r, loaded[path])} | {_export(r)} | "
                        f"{_measured(r)} |")
     return out
 

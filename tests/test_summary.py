@@ -27,3 +27,12 @@ def test_rows_come_from_the_json_and_a_missing_config_says_so(tmp_path):
     digits = [r for r in rows if r.startswith("| digits |")]
     assert digits and all("not measured: `python -m benchmarks.digits --configs=" in r
                           for r in digits)
+
+
+def test_a_distilled_row_counts_its_teachers_training_time():
+    teacher = {"train_seconds": 240.0}
+    student = {"train_seconds": 60.0, "config": {"teacher": "compact_pair"}}
+    assert summary._training(student, {"compact_pair": teacher}) == (
+        "1.0 min + 4.0 min for the teacher `compact_pair`")
+    assert summary._training(student, {}) == "1.0 min"  # the teacher not measured
+    assert summary._training(teacher, {"compact_pair": teacher}) == "4.0 min"
