@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfdl import features
 from tfdl.digits import adapt as adaptation
 from tfdl.digits import layers, model as digits
 from tfdl.digits.configs import CONFIGS
@@ -96,14 +97,14 @@ def test_bad_builder_arguments(name, kwargs, match):
 
 
 def test_relative_log_is_gain_invariant():
-    layer = layers.RelativeLog(floor=10.0)
+    layer = features.RelativeLog(floor=10.0)
     x = np.random.default_rng(2).normal(size=(2, 7, 5)).astype(np.float32)
     shifted = x + np.array([3.0, -40.0], np.float32)[:, None, None]  # log of a gain change
     np.testing.assert_allclose(layer(shifted).numpy(), layer(x).numpy(), atol=1e-5)
     assert layer(x).numpy().max() == pytest.approx(0.0) and layer(x).numpy().min() >= -10.0
-    assert layers.RelativeLog.from_config(layer.get_config()).floor == 10.0
+    assert features.RelativeLog.from_config(layer.get_config()).floor == 10.0
     with pytest.raises(ValueError, match="floor"):
-        layers.RelativeLog(floor=0)
+        features.RelativeLog(floor=0)
     # The whole model ignores the recording level (a full 1 s input: no zero padding, whose
     # log offset sits at a fixed absolute level).
     model = digits.MODELS.build("compact_rel")
@@ -135,13 +136,13 @@ def test_utterance_norm_removes_a_channel_offset_and_ignores_silence():
     speech[0, 0, 0] = 0.0  # the maximum (RelativeLog output)
     silence = np.full((1, 30, 6), -18.42, np.float32)
     x = np.concatenate([speech, silence], axis=1)
-    layer = layers.UtteranceNorm(speech_db=40.0)
+    layer = features.UtteranceNorm(speech_db=40.0)
     y = layer(x).numpy()
     # The mean over the 20 speech frames is removed; the 30 silent frames (80 dB down) don't count.
     np.testing.assert_allclose(y[0, :20].mean(0), 0.0, atol=1e-5)
     channel = np.linspace(-1.0, 1.0, 6).astype(np.float32)  # a fixed per-bin response
     np.testing.assert_allclose(layer(x + channel).numpy(), y, atol=1e-5)
-    assert layers.UtteranceNorm.from_config(layer.get_config()).speech_db == 40.0
+    assert features.UtteranceNorm.from_config(layer.get_config()).speech_db == 40.0
     with pytest.raises(ValueError, match="utterance_norm"):
         digits.MODELS.build("compact", utterance_norm=True)
 

@@ -47,6 +47,19 @@ def test_model_hyperparameters_and_log_mel():
         MODELS.build("ffnn", num_classes=3, dropout=1.5)
 
 
+def test_relative_log_mel_ignores_the_recording_level_and_the_channel():
+    """`relative-log-mel`: a gain or a fixed per-band response (a microphone) changes the
+    log-mel by a constant, which the front end removes; plain `log-mel` keeps it."""
+    wave = np.random.default_rng(0).normal(0, 0.1, (1, 8000)).astype(np.float32)
+    kw = dict(num_classes=3, sample_rate=8000, clip_duration_ms=1000, feature_bin_count=20,
+              filters=(4,), dense_units=(8,))
+    robust = MODELS.build("cnn", preprocess="relative-log-mel", **kw)
+    assert [robust.get_layer(n) for n in ("log_mel", "relative_level", "utterance_norm")]
+    np.testing.assert_allclose(robust(0.05 * wave).numpy(), robust(wave).numpy(), atol=1e-4)
+    plain = MODELS.build("cnn", preprocess="log-mel", **kw)
+    assert np.abs(plain(0.05 * wave).numpy() - plain(wave).numpy()).max() > 1e-3
+
+
 def _tone_probs(labels, freqs, rate):
     """A fake model: the class whose tone dominates the window, else silence."""
     def fn(windows):

@@ -14,14 +14,14 @@ def test_readme_results_block_is_made_from_the_committed_json():
 def test_rows_come_from_the_json_and_a_missing_config_says_so(tmp_path):
     env = {"cpu": "Some CPU", "cpus": 4, "tensorflow": "2.99.0", "loadavg": [0.25, 0, 0],
            "time": "2030-01-02 03:04:05 UTC"}
-    (tmp_path / "keywords.json").write_text(json.dumps({"configs": {"cnn": {
+    (tmp_path / "keywords.json").write_text(json.dumps({"configs": {"cnn_robust": {
         "test_accuracy": 0.9123, "noisy_test_accuracy": {"0": 0.5, "10.0": 0.75},
         "train_seconds": 90.0, "export_bytes": 2.5e6, "export_latency_ms_per_clip": 1.25,
         "tflite_bytes": 1.2e6, "tflite_latency_ms_per_clip": 0.75, "env_start": env}}}))
     rows = summary.rows(tmp_path)
     keywords = [r for r in rows if r.startswith("| keywords |")]
     assert keywords == [
-        "| keywords | `default` = best (`cnn`) | 91.2 % corpus test; held-out noise: 50.0 % at "
+        "| keywords | `default` = best (`cnn_robust`) | 91.2 % corpus test; held-out noise: 50.0 % at "
         "0 dB, 75.0 % at 10 dB | 1.5 min | SavedModel 2.5 MB, 1.2 ms/clip; TFLite 1.2 MB, "
         "0.8 ms/clip | Some CPU x4, TF 2.99.0, load 0.2, 2030-01-02 |"]
     digits = [r for r in rows if r.startswith("| digits |")]

@@ -306,3 +306,66 @@ class MFCC(_SignalLayer):
         return mfcc(inputs, self.sample_rate, self.frame_length, self.frame_step,
                     self.fft_length, self.num_filters, self.num_coefficients, self.preemphasis,
                     self.lifter, self.append_energy)
+
+
+# Level and channel normalisation of a log spectrogram, per recording (digits, keywords).
+
+
+def relative_log(x, floor):
+    """`x - max(x)` over all but the batch axis, floored at `-floor`."""
+    peak = tf.reduce_max(x, axis=tf.range(1, tf.rank(x)), keepdims=True)
+    return tf.maximum(x - peak, -floor)
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class RelativeLog(keras.layers.Layer):
+    """A log spectrogram relative to its own maximum, floored: gain invariance per recording.
+
+    `x - max(x)` over all but the batch axis, then `max(., -floor)`; for a
+    natural-log power spectrogram `floor=18.42` is librosa's
+    `power_to_db(ref=np.max, top_db=80)`. Speakers recorded at different
+    levels (FSDD's differ 7x in RMS) then give the same features.
+
+    Input shape: `(batch, frames, bins)`. Output shape: the same.
+    """
+
+    def __init__(self, floor=18.42, **kwargs):
+        super().__init__(**kwargs)
+        if not floor > 0:
+            raise ValueError(f"floor must be positive. Received: floor={floor}")
+        self.floor = float(floor)
+
+    def call(self, x):
+        return relative_log(x, self.floor)
+
+    def get_config(self):
+        return {**super().get_config(), "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable(package="tfdl")
+class UtteranceNorm(keras.layers.Layer):
+    """Subtracts each recording's mean log spectrum over its speech frames (cepstral mean
+    normalisation): removes the microphone/channel response, a constant per-bin offset.
+
+    Speech frames are those whose loudest bin is within `speech_db` dB of the
+    recording's loudest bin (input: a natural-log power spectrogram relative to
+    its maximum, `RelativeLog`), so the length of the silence does not move the mean.
+
+    Input shape: `(batch, frames, bins)`. Output shape: the same.
+    """
+
+    def __init__(self, speech_db=20.0, **kwargs):
+        super().__init__(**kwargs)
+        if not speech_db > 0:
+            raise ValueError(f"speech_db must be positive. Received: speech_db={speech_db}")
+        self.speech_db = float(speech_db)
+
+    def call(self, x):
+        frame_peak = tf.reduce_max(x, axis=2, keepdims=True)
+        top = tf.reduce_max(frame_peak, axis=1, keepdims=True)
+        w = tf.cast(frame_peak >= top - self.speech_db * np.log(10.0) / 10.0, x.dtype)
+        mean = tf.reduce_sum(x * w, axis=1, keepdims=True) / tf.reduce_sum(w, axis=1, keepdims=True)
+        return x - mean
+
+    def get_config(self):
+        return {**super().get_config(), "speech_db": self.speech_db}

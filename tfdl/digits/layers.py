@@ -1,4 +1,7 @@
-"""Front-end layers of the digits models: level, edges, channel and PCEN; speed and delay.
+"""Front-end layers of the digits models: edges and PCEN; speed and delay.
+
+The level and channel normalisations (`RelativeLog`, `UtteranceNorm`) are shared
+with keywords and live in `tfdl.features`.
 
 All are deterministic (the same at training and inference) and registered for
 Keras serialisation, so a saved or exported model carries them.
@@ -8,36 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def _relative_log(x, floor):
-    """`x - max(x)` over all but the batch axis, floored at `-floor`."""
-    peak = tf.reduce_max(x, axis=tf.range(1, tf.rank(x)), keepdims=True)
-    return tf.maximum(x - peak, -floor)
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class RelativeLog(keras.layers.Layer):
-    """A log spectrogram relative to its own maximum, floored: gain invariance per recording.
-
-    `x - max(x)` over all but the batch axis, then `max(., -floor)`; for a
-    natural-log power spectrogram `floor=18.42` is librosa's
-    `power_to_db(ref=np.max, top_db=80)`. Speakers recorded at different
-    levels (FSDD's differ 7x in RMS) then give the same features.
-
-    Input shape: `(batch, frames, bins)`. Output shape: the same.
-    """
-
-    def __init__(self, floor=18.42, **kwargs):
-        super().__init__(**kwargs)
-        if not floor > 0:
-            raise ValueError(f"floor must be positive. Received: floor={floor}")
-        self.floor = float(floor)
-
-    def call(self, x):
-        return _relative_log(x, self.floor)
-
-    def get_config(self):
-        return {**super().get_config(), "floor": self.floor}
+from tfdl.features import relative_log
 
 
 @keras.saving.register_keras_serializable(package="tfdl")
@@ -78,7 +52,7 @@ class PCEN(keras.layers.Layer):
         self.log_root = log_param("root", self.root)
 
     def call(self, x):
-        e = tf.exp(_relative_log(x, self.floor))
+        e = tf.exp(relative_log(x, self.floor))
         s = tf.clip_by_value(tf.exp(self.log_smooth), 1e-3, 1.0)
         alpha = tf.minimum(tf.exp(self.log_alpha), 1.0)
         delta, r = tf.exp(self.log_delta), tf.exp(self.log_root)
@@ -135,35 +109,6 @@ class EdgeFade(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "samples": self.samples, "threshold": self.threshold}
-
-
-@keras.saving.register_keras_serializable(package="tfdl")
-class UtteranceNorm(keras.layers.Layer):
-    """Subtracts each recording's mean log spectrum over its speech frames (cepstral mean
-    normalisation): removes the microphone/channel response, a constant per-bin offset.
-
-    Speech frames are those whose loudest bin is within `speech_db` dB of the
-    recording's loudest bin (input: a natural-log power spectrogram relative to
-    its maximum, `RelativeLog`), so the length of the silence does not move the mean.
-
-    Input shape: `(batch, frames, bins)`. Output shape: the same.
-    """
-
-    def __init__(self, speech_db=20.0, **kwargs):
-        super().__init__(**kwargs)
-        if not speech_db > 0:
-            raise ValueError(f"speech_db must be positive. Received: speech_db={speech_db}")
-        self.speech_db = float(speech_db)
-
-    def call(self, x):
-        frame_peak = tf.reduce_max(x, axis=2, keepdims=True)
-        top = tf.reduce_max(frame_peak, axis=1, keepdims=True)
-        w = tf.cast(frame_peak >= top - self.speech_db * np.log(10.0) / 10.0, x.dtype)
-        mean = tf.reduce_sum(x * w, axis=1, keepdims=True) / tf.reduce_sum(w, axis=1, keepdims=True)
-        return x - mean
-
-    def get_config(self):
-        return {**super().get_config(), "speech_db": self.speech_db}
 
 
 @keras.saving.register_keras_serializable(package="tfdl")

@@ -27,8 +27,8 @@ Models (registry `MODELS`; each has a named config of the same name):
 
 All builders take keyword arguments only, so a keras-tuner HyperModel can call
 them with tunable values (`MODELS.build(name, **hp_values)`); each docstring
-lists its tunable kwargs. The front-end layers (`RelativeLog`, `PCEN`,
-`EdgeFade`, `UtteranceNorm`) are in `tfdl.digits.layers`.
+lists its tunable kwargs. The front-end layers are in `tfdl.digits.layers`
+(`PCEN`, `EdgeFade`) and `tfdl.features` (`RelativeLog`, `UtteranceNorm`).
 
 `Normalization` layers inside the models start as identity (mean 0, variance
 1); call `adapt(model, train_ds)` on the training split before fitting so the
@@ -39,8 +39,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdl.digits.layers import PCEN, EdgeFade, RelativeLog, UtteranceNorm
-from tfdl.features import MFCC, LogMel, PadOrTrim
+from tfdl.digits.layers import PCEN, EdgeFade
+from tfdl.features import MFCC, LogMel, PadOrTrim, RelativeLog, UtteranceNorm
 from tfdl.layers import BatchNormalization
 from tfdl.registry import Registry
 

@@ -25,7 +25,9 @@ class Config:
         model: a builder of `tfdl.keywords.model.MODELS` (cnn, ds_cnn, ffnn).
         dropout: the builder's dropout rate (its docstring says where).
         batchnorm: batch normalisation in the builder's body.
-        preprocess: features computed inside the model: "log-mel" or "mfcc".
+        preprocess: features computed inside the model: "log-mel", "mfcc" or
+            "relative-log-mel" (log-mel relative to the clip's peak, less its mean
+            over speech frames: `tfdl.features.RelativeLog`, `UtteranceNorm`).
         sample_rate: model rate (Hz); clips at other rates are resampled.
         clip_duration_ms: clip length; longer clips are cropped, shorter ones
             zero-padded.

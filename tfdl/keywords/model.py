@@ -4,6 +4,7 @@ Every builder starts with the same front end, so an exported SavedModel takes
 raw waveforms of any length at `sample_rate`:
 
     waveform [batch, any] -> PadOrTrim(clip samples) -> MFCC or LogMel
+    (for "relative-log-mel" then RelativeLog and UtteranceNorm)
     [batch, frames, feature_bin_count] -> BatchNormalization (per feature bin)
 
 and then its own body. All builders take the front-end keyword arguments
@@ -29,12 +30,12 @@ import keras
 import numpy as np
 from keras import layers
 
-from tfdl.features import MFCC, LogMel, PadOrTrim
+from tfdl.features import MFCC, LogMel, PadOrTrim, RelativeLog, UtteranceNorm
 from tfdl.layers import BatchNormalization
 from tfdl.registry import Registry
 
 MODELS = Registry("keywords")
-PREPROCESS = ("mfcc", "log-mel")
+PREPROCESS = ("mfcc", "log-mel", "relative-log-mel")
 
 
 def _ms(ms, sample_rate):
@@ -51,7 +52,9 @@ def front_end(sample_rate=16000, clip_duration_ms=1000, window_size_ms=30.0,
         window_size_ms, window_stride_ms: analysis window and hop.
         feature_bin_count: MFCC coefficients or mel bins per frame.
         preprocess: "mfcc" (python_speech_features-exact, 40 mel filters or
-            `feature_bin_count` if larger) or "log-mel".
+            `feature_bin_count` if larger), "log-mel", or "relative-log-mel" (log-mel
+            relative to the clip's peak, less its mean over speech frames: a gain or a
+            microphone's fixed response leaves it unchanged).
 
     Returns:
         (inputs, features): a `keras.Input([None])` and the normalised features.
@@ -84,6 +87,9 @@ def front_end(sample_rate=16000, clip_duration_ms=1000, window_size_ms=30.0,
     else:
         x = LogMel(sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
                    fft_length=fft_length, num_mel_bins=int(feature_bin_count), name="log_mel")(x)
+        if preprocess == "relative-log-mel":
+            x = RelativeLog(name="relative_level")(x)
+            x = UtteranceNorm(name="utterance_norm")(x)
     # Per-bin normalisation learned from the training data (MFCC c0 is a log
     # energy on a very different scale from the cepstra).
     x = BatchNormalization(name="feature_norm")(x)
