@@ -47,9 +47,10 @@ def test_model_hyperparameters_and_log_mel():
         MODELS.build("ffnn", num_classes=3, dropout=1.5)
 
 
-def test_relative_log_mel_ignores_the_recording_level_and_the_channel():
-    """`relative-log-mel`: a gain or a fixed per-band response (a microphone) changes the
-    log-mel by a constant, which the front end removes; plain `log-mel` keeps it."""
+def test_relative_log_mel_ignores_the_recording_level():
+    """`relative-log-mel`: a gain changes the log-mel by a constant, which the front end
+    removes; plain `log-mel` keeps it. (Its `UtteranceNorm` removing a channel's per-band
+    offset is tested in test_digits_models.py.)"""
     wave = np.random.default_rng(0).normal(0, 0.1, (1, 8000)).astype(np.float32)
     kw = dict(num_classes=3, sample_rate=8000, clip_duration_ms=1000, feature_bin_count=20,
               filters=(4,), dense_units=(8,))
