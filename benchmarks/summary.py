@@ -172,11 +172,44 @@ def rows(results_dir=RESULTS):
     return out
 
 
+def speed_rows(results_dir=RESULTS):
+    """The training-speed table from the digits benchmark's throughput part: Keras as the
+    app trains against the PyTorch CPU loop, per network, with where it was measured."""
+    path = Path(results_dir) / "digits.json"
+    th = json.loads(path.read_text()).get("throughput") if path.exists() else None
+    if not th:
+        return ["Training speed: not measured: `python -m benchmarks.digits "
+                "--parts=throughput`"]
+    env = th["env_start"]
+    out = [f"Training speed, examples/sec at batch 32 with Adam (`python -m benchmarks.digits "
+           f"--parts=throughput`; {env['cpu']} x{env['cpus']}, TF {env.get('tensorflow', '?')}, "
+           f"load {env['loadavg'][0]:.1f} at the start, {env['time'][:10]}):", "",
+           "| network | Keras, as the app trains | PyTorch CPU loop | Keras / PyTorch |",
+           "|---|---|---|---|"]
+    for name in ("batchnorm", "mfcc"):
+        e = th.get(name)
+        if not e:
+            continue
+        micro = e.get("keras_microbatches", 1)
+        how = (f"oneDNN {'on' if e.get('onednn') else 'off'}, "
+               + (f"{micro} micro-batches, " if micro > 1 else "") + _threads(e["keras_threads"]))
+        what = f"`{name}`" + (" (on precomputed MFCC)" if name == "mfcc" else "")
+        torch = (f"{e['torch_examples_per_sec']:.0f} ({_threads(e['torch_threads'])}, "
+                 f"torch {e['torch_version']}) | {e['speedup']:.2f}x"
+                 if "torch_examples_per_sec" in e else "not measured (torch not installed) | -")
+        out.append(f"| {what} | {e['keras_examples_per_sec']:.0f} ({how}) | {torch} |")
+    return out
+
+
+def _threads(n):
+    return f"{n} thread{'s' if n > 1 else ''}"
+
+
 def block(results_dir=RESULTS):
     """The README's results block, markers included."""
     note = ("Each row is one run of `python -m benchmarks.<task> --configs=NAME` "
             "(its JSON is in `benchmarks/results/`); training times are on the CPU named.")
-    return "\n".join([BEGIN, note, "", *rows(results_dir), END])
+    return "\n".join([BEGIN, note, "", *rows(results_dir), "", *speed_rows(results_dir), END])
 
 
 def render(readme_text, results_dir=RESULTS):

@@ -10,11 +10,17 @@ never skips); without it they run on the Keras cache when it holds the
 datasets, else they are skipped, and the run ends with one line counting them.
 """
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# No machine's cached CPU settings (`tfdl.speed`): tests and the apps they start run with
+# TensorFlow's own oneDNN default, the same on every machine.
+os.environ["TFDL_CACHE_DIR"] = tempfile.mkdtemp(prefix="tfdl-cache-")
+atexit.register(shutil.rmtree, os.environ["TFDL_CACHE_DIR"], True)
 # Tests never download: a missing dataset is an error, not a network call.
 os.environ["TFDL_NO_DOWNLOAD"] = "1"
 

@@ -250,9 +250,9 @@ def test_model_flag_is_the_named_config_plus_overrides():
 
     for args, (model, epochs, microbatches) in [
             ([], ("compact_robust", 20, 1)),  # default
-            (["--model=batchnorm"], ("batchnorm", 60, 2)),
-            (["--config.epochs=3", "--model=batchnorm"], ("batchnorm", 3, 2)),
-            (["--config.epochs=3", "--config=mfcc"], ("mfcc", 3, 2)),
+            (["--model=batchnorm"], ("batchnorm", 60, 0)),
+            (["--config.epochs=3", "--model=batchnorm"], ("batchnorm", 3, 0)),
+            (["--config.epochs=3", "--config=mfcc"], ("mfcc", 3, 0)),
             (["--config=best"], ("compact_pair", 20, 1))]:
         flags.FLAGS.unparse_flags()
         cli.parse_flags(["digits", *args])

@@ -36,3 +36,17 @@ def test_a_distilled_row_counts_its_teachers_training_time():
         "1.0 min + 4.0 min for the teacher `compact_pair`")
     assert summary._training(student, {}) == "1.0 min"  # the teacher not measured
     assert summary._training(teacher, {"compact_pair": teacher}) == "4.0 min"
+
+
+def test_speed_rows_name_the_machine_and_come_from_the_throughput_part(tmp_path):
+    assert "not measured" in summary.speed_rows(tmp_path)[0]
+    env = {"cpu": "Some CPU", "cpus": 4, "tensorflow": "2.99.0", "loadavg": [1.25, 0, 0],
+           "time": "2030-01-02 03:04:05 UTC"}
+    (tmp_path / "digits.json").write_text(json.dumps({"throughput": {"env_start": env,
+        "batchnorm": {"keras_examples_per_sec": 300.4, "keras_threads": 2,
+                      "keras_microbatches": 2, "onednn": True, "torch_examples_per_sec": 200.0,
+                      "torch_threads": 1, "torch_version": "9.9", "speedup": 1.502}}}))
+    rows = summary.speed_rows(tmp_path)
+    assert "Some CPU x4, TF 2.99.0, load 1.2 at the start, 2030-01-02" in rows[0]
+    assert rows[-1] == ("| `batchnorm` | 300 (oneDNN on, 2 micro-batches, 2 threads) | 200 (1 thread, "
+                        "torch 9.9) | 1.50x |")

@@ -6,6 +6,9 @@ CUDA, TensorRT messages) away from the user: `TF_CPP_MIN_LOG_LEVEL` defaults to
 set up, ignoring the variable, so TensorFlow is imported here with the
 process's stderr pointed at /dev/null for the import alone (errors still raise
 as usual). Set `TF_CPP_MIN_LOG_LEVEL=0` to see every message again.
+
+Before that import, `TF_ENABLE_ONEDNN_OPTS` is set from this machine's measured
+choice (`tfdl.speed`), unless it is set already.
 """
 
 import os as _os
@@ -32,4 +35,13 @@ def _import_tensorflow_quietly():
         _os.close(devnull)
 
 
+def _apply_cpu_settings():
+    """This machine's measured oneDNN choice (`tfdl.speed`), before TensorFlow starts."""
+    if "tensorflow" not in _sys.modules:
+        from tfdl import speed
+
+        speed.apply_cached_onednn()
+
+
+_apply_cpu_settings()
 _import_tensorflow_quietly()

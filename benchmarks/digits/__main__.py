@@ -31,8 +31,15 @@ recorded so far):
         `keras.optimizers.Adam`, one step per call, Keras' own
         `BatchNormalization` instead of `tfdl.layers`' fused one). `mfcc` is timed
         like for like (its layers after the MFCC layer on precomputed MFCC) and end to
-        end from raw audio. Needs `pip install torch` (benchmark only; skipped
-        with a note otherwise). Goal >= 1.5x.
+        end from raw audio. Needs PyTorch's CPU build (benchmark only; skipped
+        with a note otherwise): `pip install torch --index-url
+        https://download.pytorch.org/whl/cpu` (the CUDA build's triton crashes
+        when imported after TensorFlow). Goal >= 1.5x. Keras runs with this
+        machine's `tfdl.speed` settings, timed first if none are cached.
+    profile: one training epoch of `batchnorm` and `mfcc` (on precomputed MFCC) at
+        one thread under the TensorFlow profiler and under `torch.profiler`: self
+        time per op type and step, FLOPs per training example, GFLOP/s against
+        the CPU's peak and a large matrix product's (`benchmarks.digits.profile`).
     pipeline: decode + MFCC of all 2,500 files with
         `tfdl.pipeline.feature_dataset` (first pass and cached pass) against a
         Python loop with scipy + python_speech_features (the reference's way),
@@ -50,14 +57,14 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
-from benchmarks.digits import throughput
+from benchmarks.digits import profile, throughput
 from benchmarks.digits.accuracy import bench_configs
 from benchmarks.digits.pipeline import bench_pipeline
 from benchmarks.digits.report import table
 from tfdl.digits.configs import CONFIGS
 
 FLAGS = flags.FLAGS
-PARTS = ("pipeline", "throughput", "configs")
+PARTS = ("pipeline", "throughput", "profile", "configs")
 RECIPES = [n for n in CONFIGS.names() if CONFIGS.resolve(n) == n]  # every named recipe
 flags.DEFINE_list("parts", list(PARTS), f"Parts to run: {', '.join(PARTS)}.")
 flags.DEFINE_list("configs", RECIPES, "Named configs for the configs part.")
@@ -68,6 +75,8 @@ flags.DEFINE_string("out", "benchmarks/results/digits.json", "JSON results file.
 flags.DEFINE_string("throughput_job", None, "Internal: NAME:THREADS:ROUNDS:GROUP, one "
                     "network's throughput rounds in this process (used by the throughput "
                     "part).")
+flags.DEFINE_string("profile_job", None, "Internal: NAME, one network's profile in this "
+                    "process (used by the profile part).")
 flags.DEFINE_string("runs_dir", "benchmarks/results/digits_runs", "Workdirs of the training runs.")
 
 
@@ -77,6 +86,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if FLAGS.throughput_job:
         return throughput.job(FLAGS.throughput_job, FLAGS.data_dir)
+    if FLAGS.profile_job:
+        return profile.job(FLAGS.profile_job, FLAGS.data_dir)
     from tfdl.digits import data as fsdd
 
     recordings = fsdd.load(FLAGS.data_dir)
@@ -96,6 +107,9 @@ def main(argv):
     if "throughput" in FLAGS.parts:
         results["throughput"] = throughput.bench_throughput(FLAGS.throughput_rounds,
                                                              FLAGS.data_dir)
+        _save(out, results)
+    if "profile" in FLAGS.parts:
+        results["profile"] = profile.bench_profile(FLAGS.data_dir)
         _save(out, results)
     if "configs" in FLAGS.parts:
         for name in FLAGS.configs:  # saved after each config: partial results survive

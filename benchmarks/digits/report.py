@@ -57,7 +57,7 @@ def table(results):
             if not e or "keras_examples_per_sec" not in e:
                 continue
             micro = e.get("keras_microbatches", 1)
-            keras_how = (f"fused batch norm and Adam, "
+            keras_how = (f"oneDNN {'on' if e.get('onednn') else 'off'}, fused batch norm and Adam, "
                          f"steps_per_execution={th.get('steps_per_execution')}, "
                          + (f"{micro} micro-batches in parallel, " if micro > 1 else "")
                          + _threads(e["keras_threads"]))
@@ -85,6 +85,17 @@ def table(results):
                 rows.append(f"| same, `{name}` end to end (raw audio in, MFCC layer in the "
                             f"model), tuned | {e['keras_end_to_end_examples_per_sec']:.0f} "
                             f"({e['speedup_keras_end_to_end']:.2f}x) | - | - |")
+    pr = results.get("profile")
+    for name in ("batchnorm", "mfcc") if pr else ():
+        e = pr[name]
+        peak = pr["peak"]["core_gflops"]
+        line = (f"| one training step of `{name}`, batch 32, 1 thread: Keras "
+                f"{e['keras']['wall_ms_per_step']:.1f} ms ({e['keras']['gflops']:.1f} GFLOP/s)")
+        if "torch" in e:
+            line += (f" vs PyTorch {e['torch']['wall_ms_per_step']:.1f} ms "
+                     f"({e['torch']['gflops']:.1f} GFLOP/s)")
+        rows.append(line + f"; {e['flops_per_example'] / 1e6:.1f} MFLOP per example; "
+                    f"core peak {peak:.0f} GFLOP/s | - | - | - |")
     pi = results.get("pipeline")
     if pi:
         rows.append(f"| decode + MFCC of {pi['files']} files, tf.data first pass vs Python "
@@ -114,3 +125,27 @@ def _walk_envs(results):
                 if isinstance(v, dict) and "env_start" in v:
                     yield v
 
+
+
+def profile_tables(results):
+    """`docs/performance.md`'s op tables from the profile part: per network and
+    framework, ms per step and share of the largest op types."""
+    pr = results.get("profile")
+    if not pr:
+        return ""
+    out = []
+    for name in ("batchnorm", "mfcc"):
+        e = pr[name]
+        for fw in ("keras", "torch"):
+            if fw not in e:
+                continue
+            f = e[fw]
+            out += [f"`{name}`, {'Keras' if fw == 'keras' else 'PyTorch'}: "
+                    f"{f['wall_ms_per_step']:.1f} ms per step (ops {f['total_ms']:.1f} ms), "
+                    f"{f['gflops']:.1f} GFLOP/s; a 1024x1024 matrix product "
+                    f"{f['gemm_gflops']:.0f} GFLOP/s", "",
+                    "| op | ms per step | share |", "|---|---|---|"]
+            out += [f"| `{o['op']}` | {o['ms_per_step']:.2f} | {o['share']:.0%} |"
+                    for o in f["ops"]]
+            out.append("")
+    return "\n".join(out)

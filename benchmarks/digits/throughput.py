@@ -86,8 +86,9 @@ class _EpochTimer:
 # Keras configurations timed against the PyTorch loop, per network: (label, registry model or
 # "mfcc_features", configuration). "app" = how `apps.digits` trains: the models'
 # `tfdl.layers.BatchNormalization` (fused kernel), `make_optimizer("adam")` (fused Adam
-# kernel), `steps_per_execution=train.STEPS_PER_EXECUTION`, and the model's default
-# micro-batches (`train.use_microbatches`, threads from `train.cpu_threads`); "whole" = the
+# kernel), `steps_per_execution=train.STEPS_PER_EXECUTION`, and the app's micro-batches
+# (`train.use_microbatches`, threads from `train.cpu_threads`; the config's number, or
+# `tfdl.speed`'s choice for this machine, with its oneDNN choice); "whole" = the
 # same with whole batches and both thread pools at the job's thread count; "untuned" = Keras'
 # own `BatchNormalization`, plain `keras.optimizers.Adam`, one step per call.
 # `mfcc_features` = the mfcc net after its MFCC layer on precomputed MFCC, like the PyTorch
@@ -129,17 +130,28 @@ class _Clips(typing.NamedTuple):
     y: object  # [N] int64 labels
 
 
+def app_microbatches(name, log=print):
+    """The micro-batches the app trains `name` with on this machine: its config's, or
+    (0) `tfdl.speed`'s cached choice, timed now if the machine has none."""
+    from tfdl import speed
+    from tfdl.digits.configs import CONFIGS
+    from tfdl.digits.data import SAMPLE_RATE
+
+    micro = CONFIGS.get(name).microbatches
+    return micro or speed.choose_microbatches("tfdl.digits.model:MODELS", name,
+                                              (SAMPLE_RATE,), 10, 32, speed.MIN_STEPS,
+                                              log=log)
+
+
 def _set_threads(name, threads, group):
     """Sets TensorFlow's thread pools for a job (before TensorFlow starts): the app's
     (`tfdl.train.cpu_threads`) for the "app" group of a micro-batched model, else both
-    pools at `threads`. Returns the job's micro-batches (the model's default, at most
-    `threads`)."""
+    pools at `threads`. Returns the job's micro-batches (the app's, at most `threads`)."""
     import tensorflow as tf
 
     from tfdl import train as training
-    from tfdl.digits.configs import CONFIGS
 
-    microbatches = min(CONFIGS.get(name).microbatches, threads)
+    microbatches = min(app_microbatches(name, log=lambda line: None), threads)
     if group == "app" and microbatches > 1:
         training.cpu_threads(threads, microbatches)
     else:
@@ -256,8 +268,10 @@ def job(spec, data_dir=None):
 
     clips = _load_clips(data_dir)
     epochs = EPOCHS_PER_ROUND[name]
+    from tfdl.speed import onednn_enabled
+
     out = {"threads": threads, "group": group, "epochs_per_round": epochs,
-           "examples": len(clips.paths),
+           "examples": len(clips.paths), "onednn": onednn_enabled(),
            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
     runs = []
@@ -313,9 +327,12 @@ def bench_throughput(rounds, data_dir=None):
                      "rounds; per framework/configuration the fastest job kept (PyTorch: "
                      "the fastest of all its jobs)"}
     for name in ("batchnorm", "mfcc"):
+        app_microbatches(name)  # this machine's settings, cached before the jobs start
+    for name in ("batchnorm", "mfcc"):
         jobs = {f"{group}_{t}": _subprocess(name, t, rounds, group, data_dir)
                 for t in (1, 2) for group in JOB_GROUPS}
-        entry = {"jobs": jobs, "examples": jobs["app_1"]["examples"]}
+        entry = {"jobs": jobs, "examples": jobs["app_1"]["examples"],
+                 "onednn": jobs["app_1"]["onednn"]}
 
         def best(label):
             key = max((k for k in jobs if label in jobs[k]),

@@ -37,7 +37,8 @@ class Config:
         speed_change: speed perturbation: each training example played at a
             random speed in [1 - x, 1 + x] (0: off).
         microbatches: parts of each batch trained side by side on the CPU cores
-            (`tfdl.train.use_microbatches`; 1 on a GPU or under tf.distribute).
+            (`tfdl.train.use_microbatches`; 1 on a GPU or under tf.distribute);
+            0: timed on this machine and cached (`tfdl.speed`).
         test_speeds, test_shifts_ms: test-time augmentation: probabilities
             averaged over these playback speeds and delays, in evaluation and in
             the export (empty: none).
@@ -98,7 +99,9 @@ class Config:
         C.check_choice(self, "optimizer", OPTIMIZERS)
         C.check_choice(self, "schedule", SCHEDULES)
         C.check_choice(self, "distribute", ("none", "mirrored", "multi_worker"))
-        C.check_positive(self, "epochs", "batch_size", "microbatches", integer=True)
+        C.check_positive(self, "epochs", "batch_size", integer=True)
+        if not isinstance(self.microbatches, int) or self.microbatches < 0:
+            C.fail("microbatches", "an integer >= 0 (0: measure)", self.microbatches)
         C.check_positive(self, "learning_rate", "max_shift_ms")
         for name in ("patience", "steps_per_epoch", "seed"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:

@@ -15,9 +15,9 @@ CONFIGS = Configs("digits", Config)
 CONFIGS.add("plain", "the course's 1-D CNN on 6,000 raw samples", model="plain")
 CONFIGS.add("dropout", "plain with dropout 0.5 in the dense layers", model="dropout")
 CONFIGS.add("batchnorm", "plain with batch norm (course's net_batchnorm)",
-            model="batchnorm", epochs=60, microbatches=2)
+            model="batchnorm", epochs=60, microbatches=0)
 CONFIGS.add("mfcc", "the course's 2-D CNN on the 13 x 74 MFCC",
-            model="mfcc", epochs=60, microbatches=2, val_fraction=0.0)
+            model="mfcc", epochs=60, microbatches=0, val_fraction=0.0)
 # Ours: log-mel CNNs with global pooling.
 CONFIGS.add("compact", "log-mel CNN, global pooling, 0.1 M parameters",
             model="compact", learning_rate=3e-3)

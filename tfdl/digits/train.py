@@ -25,13 +25,21 @@ HPARAMS = ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer
            "speaker_adversary", "val_fraction")
 
 
-def effective_microbatches(cfg):
+def effective_microbatches(cfg, train_examples=None):
     """`cfg.microbatches` where it pays: at most one per CPU core; 1 under a tf.distribute
-    strategy or with a GPU."""
+    strategy or with a GPU; 0 ("measure"): `tfdl.speed.choose_microbatches` times the
+    candidates on this machine (once; cached), for a run of `train_examples` clips."""
     import tensorflow as tf
 
     if cfg.distribute != "none" or tf.config.list_physical_devices("GPU"):
         return 1
+    if cfg.microbatches == 0:
+        from tfdl import speed
+
+        steps = -(-(train_examples or 0) // cfg.batch_size)
+        steps = min(steps, cfg.steps_per_epoch or steps) * cfg.epochs
+        return speed.choose_microbatches("tfdl.digits.model:MODELS", cfg.model,
+                                         (data.SAMPLE_RATE,), 10, cfg.batch_size, steps)
     return max(1, min(cfg.microbatches, os.cpu_count() or 1))
 
 
@@ -81,7 +89,7 @@ def _fit_members(cfg, model, sets, workdir, strategy, steps, speakers, examples,
             # What trains: `net`, or `net` plus a speaker-adversarial head (sharing its layers).
             trained = (adaptation.speaker_adversary(net, len(speakers), cfg.speaker_adversary)
                        if adversary else net)
-        training.use_microbatches(trained, effective_microbatches(cfg))
+        training.use_microbatches(trained, effective_microbatches(cfg, examples))
         adapt(net, train_plain)
         with strategy.scope():
             opt = training.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule,
@@ -219,7 +227,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
         model = MODELS.build(cfg.model)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = data.make_augment(cfg)
-    microbatches = effective_microbatches(cfg)
+    microbatches = effective_microbatches(cfg, len(train))
     sets = data.datasets(cfg, train, val, test, length, augment_fn, microbatches,
                          speakers if adversary else None, soft)
     steps = -(-len(train) // cfg.batch_size)
@@ -379,18 +387,20 @@ def run(cfg, workdir="runs/digits", data_dir=None, verbose="auto", restart=False
         The metrics dict written to `<workdir>/metrics.json`.
     """
     cfg.validate()
-    microbatches = effective_microbatches(cfg)
-    if microbatches > 1:
-        from tfdl.train import cpu_threads
-
-        cpu_threads(microbatches=microbatches)  # before TensorFlow starts
     recordings = data.load(data_dir)
     data.check_wavs(recordings)
     if cfg.split == "loso":
         folds = data.loso_folds(recordings)
+        train_examples = len(folds[0][1])
     else:
         train, test = data.split(recordings, cfg.split, cfg.test_speakers, cfg.test_fraction,
                                  cfg.seed)
+        train_examples = len(train)
+    microbatches = effective_microbatches(cfg, train_examples)
+    if microbatches > 1:
+        from tfdl.train import cpu_threads
+
+        cpu_threads(microbatches=microbatches)  # before TensorFlow starts
 
     import tensorflow as tf
 
