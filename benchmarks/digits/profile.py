@@ -94,8 +94,7 @@ def _seconds(fn):
 
 
 def xplane_op_times(logdir):
-    """Self time (ms) per TensorFlow op type in the profiler trace under `logdir`, and
-    the traced span (ms) of the host's TensorFlow threads.
+    """Self time (ms) per TensorFlow op type in the profiler trace under `logdir`.
 
     An op's self time is its span less the spans of ops nested in it on the same
     thread (control flow and function calls contain the ops they run); tf.data's
@@ -159,7 +158,6 @@ def _keras_profile(name, clips, logdir):
 def _torch_profile(name, clips):
     """The throughput part's PyTorch loop for `name`, one epoch profiled: (self CPU ms
     per step per op, wall ms per step)."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     from benchmarks.digits.throughput import _torch_epochs, _torch_run
@@ -174,8 +172,7 @@ def _torch_profile(name, clips):
     for avg in prof.key_averages():
         if avg.key.startswith("aten::") or avg.key.startswith("Optimizer."):
             ops[avg.key] += avg.self_cpu_time_total / 1e3  # us -> ms
-    del torch
-    return {k: v / steps for k, v in ops.items()}, 1e3 * wall / steps, run[0]
+    return {k: v / steps for k, v in ops.items()}, 1e3 * wall / steps
 
 
 def _top(ops):
@@ -211,7 +208,7 @@ def job(name, data_dir=None):
         import torch
 
         torch.set_num_threads(1)
-        ops, wall, _ = _torch_profile(name, clips)
+        ops, wall = _torch_profile(name, clips)
         out["torch"] = {"version": torch.__version__, "wall_ms_per_step": wall, **_top(ops),
                         "gflops": flops * 32 / wall / 1e6, "gemm_gflops": gemm_gflops("torch")}
     except ImportError:

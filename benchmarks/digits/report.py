@@ -126,7 +126,6 @@ def _walk_envs(results):
                     yield v
 
 
-
 def profile_tables(results):
     """`docs/performance.md`'s op tables from the profile part: per network and
     framework, ms per step and share of the largest op types."""

@@ -11,7 +11,7 @@ faster depends on the CPU, the network and TensorFlow's version:
   `tfdl.train.cpu_threads`).
 
 A config that can use micro-batches says `microbatches=0` ("measure"), and
-`choose_settings` decides:
+`choose_microbatches` decides:
 
 - each candidate (oneDNN off / on x micro-batches 1 / one per core, up to
   `MAX_MICROBATCHES`) trains a few steps of the run's own network on random
@@ -76,7 +76,8 @@ def apply_cached_onednn():
     or None."""
     if ONEDNN in os.environ:
         return None
-    entry = _read(cache_path()).get(machine_key())
+    cache = _read(cache_path())
+    entry = cache.get(machine_key()) if cache else None  # no key to work out without one
     if entry is None:
         return None
     os.environ[ONEDNN] = "1" if entry["onednn"] else "0"
