@@ -2,7 +2,7 @@
 
 The default suite runs anywhere (no `../shared`, no network): tests use the
 FSDD recordings in `tests/assets/` and stand-in datasets built here in a
-temporary folder (`fsdd_assets`, `mini_denoise`, `mini_vision`,
+temporary folder (`fsdd_assets`, `mini_denoise`, `voices_root`, `mini_vision`,
 `mini_phonemes`). Tests that need whole real datasets carry
 `@pytest.mark.dataset(name, ...)` and take the `data_root` fixture: with
 `$TFDL_DATA_DIR` set they run on it (a missing dataset fails the test, it
@@ -86,6 +86,20 @@ def load_app(name):
         delattr(flags.FLAGS, flag)
     flags.FLAGS.unparse_flags()
     return importlib.import_module(target)
+
+
+def short_recipe(monkeypatch, configs, name, epochs):
+    """Makes `configs.get(name)` give that named config with `epochs` epochs for this test
+    (a teacher trained inside a student's test run, in seconds)."""
+    named = configs.get
+
+    def get(n):
+        cfg = named(n)
+        if n == name:
+            cfg.epochs = epochs
+        return cfg
+
+    monkeypatch.setattr(configs, "get", get)
 
 
 def app_error(name, *args):
@@ -257,6 +271,57 @@ def crackle(n, sample_rate, seed, clicks_per_second=40.0):
     for start in rng.integers(0, n - burst, int(clicks_per_second * n / sample_rate)):
         out[start:start + burst] += rng.uniform(0.05, 0.4) * decay * rng.standard_normal(burst)
     return out.astype(np.float32)
+
+
+VOICES_RATE = 16000  # `voices_root`'s rate
+SPEAKERS_TXT = """; a LibriSpeech-style table
+;ID  |SEX| SUBSET           |MINUTES| NAME
+{rows}
+"""
+
+
+def voice(seconds, pitch, rate, seed):
+    """A voiced-speech stand-in: harmonics of `pitch` under a syllable-rate envelope."""
+    t = np.arange(int(seconds * rate)) / rate
+    env = np.clip(np.sin(2 * np.pi * 3.0 * t), 0, None) ** 2
+    x = sum(np.sin(2 * np.pi * pitch * k * t + k) / k for k in range(1, 6))
+    x = env * x + np.random.default_rng(seed).normal(0, 0.003, len(t))
+    return (0.2 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def voices_root(tmp_path_factory):
+    """A data root for the cross-speaker sets (`tfdl.denoise.devset`): `speech/librispeech`
+    (3 women, 3 men, FLAC, one 2.5 s file each),
+    `keywords/` (5 Speech Commands speakers in two word folders, one folder at 8 kHz;
+    FSDD digit folders and `_background_noise_` that must be skipped) and `denoise/`
+    (a 6 s sample-aligned pair with crackle)."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("voices_root")
+    lib = root / "speech" / "librispeech"
+    rows = []
+    for i, (spk, sex) in enumerate([("11", "F"), ("12", "F"), ("13", "F"), ("21", "M"),
+                                    ("22", "M"), ("23", "M")]):
+        (lib / spk / "100").mkdir(parents=True)
+        sf.write(lib / spk / "100" / f"{spk}-100-0000.flac",
+                 voice(2.5, 120 + 20 * i, VOICES_RATE, i), VOICES_RATE, subtype="PCM_16")
+        rows.append(f"{spk:<5}| {sex} | train-clean-100  | 25.00 | Reader {spk}")
+    (lib / "SPEAKERS.TXT").write_text(SPEAKERS_TXT.format(rows="\n".join(rows)))
+    kw = root / "keywords"
+    for j, spk in enumerate(["aaaa0001", "bbbb0002", "cccc0003", "dddd0004", "eeee0005"]):
+        for word, rate in (("yes", VOICES_RATE), ("bed", 8000)):
+            for take in range(2):
+                write_wav(kw / word / f"{spk}_nohash_{take}.wav",
+                          voice(0.8, 150 + 10 * j + take, rate, 10 * j + take), rate)
+    write_wav(kw / "zero" / "george_nohash_0.wav", sine(300, 0.5, 8000), 8000)
+    write_wav(kw / "_background_noise_" / "white_noise.wav", sine(300, 1.0, VOICES_RATE),
+              VOICES_RATE)
+    clean = np.concatenate([voice(1.5, 110, VOICES_RATE, 99 + k) for k in range(4)])
+    noisy = clean + crackle(len(clean), VOICES_RATE, seed=7)
+    write_wav(root / "denoise" / "train_clean_male.wav", clean, VOICES_RATE)
+    write_wav(root / "denoise" / "train_dirty_male.wav", noisy, VOICES_RATE)
+    return root
 
 
 @pytest.fixture(scope="session")

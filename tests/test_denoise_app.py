@@ -73,17 +73,24 @@ def test_smoke_run_writes_wav_pngs_metrics_and_export(mini_denoise, tmp_path):
                     "fft_length": 1024, "frame_step": 512}
 
 
-def test_default_config_trains_a_tcn_and_serves_it(mini_denoise, tmp_path):
+def test_default_config_trains_a_tcn_and_serves_it(mini_denoise, voices_root, tmp_path):
     """The default recipe (complex-mask TCN on 128/32, noise flips, speed-changed speech,
-    waveform loss), shrunk to a tiny network and two steps, runs end to end."""
+    other voices, the epoch kept on the cross-speaker dev set, waveform loss), shrunk to a
+    tiny network and two steps, runs end to end on a data root with the cross-speaker
+    folders; without them it is a one-line error that names the pair-only config."""
     wd = tmp_path / "default"
-    m = run("default", wd, mini_denoise, ("test_02_x.wav",), blocks=2, repeats=1, channels=8,
-            hidden=8, chunk_frames=50)
+    m = run("default", wd, voices_root / "denoise", (str(mini_denoise / "test_02_x.wav"),),
+            blocks=2, repeats=1, channels=8, hidden=8, chunk_frames=50, dev_set=False)
     assert m["model"] == "tcn_crm" and m["loss"] == "nsr" and m["epochs_run"] == 1
     assert m["export_max_abs_diff"] < 1e-4
     assert (wd / "test_02_x_denoised.wav").is_file()
     config = json.loads((wd / "config.json").read_text())
     assert config["speech_speed"] == 0.1 and config["noise_flip"] is True
+    assert config["voices"] == 0.5 and config["select_on"] == "dev"
+    assert len(json.loads((wd / "history.json").read_text())["dev_si_sdr"]) == 1
+    with pytest.raises(InputError, match=r"need the cross-speaker data beside the pair.*"
+                                         r"--config=tcn_crm_speed trains on the pair alone"):
+        run("default", tmp_path / "never", mini_denoise)
 
 
 def test_causal_run_streams_its_export_chunk_by_chunk(mini_denoise, tmp_path):
@@ -234,7 +241,7 @@ def test_model_flag_is_the_named_config_plus_overrides():
     from tfdl import cli
 
     for args, (name, epochs, hidden, fft) in [
-            ([], ("tcn_crm", CONFIGS.get("tcn_crm_speed").epochs, 128, 128)),  # default
+            ([], ("tcn_crm", CONFIGS.get("tcn_crm_voices").epochs, 128, 128)),  # default
             (["--model=fc"], ("fc", 30, 128, 1024)),
             (["--config.epochs=3", "--model=tcn"], ("tcn", 3, 128, 128)),
             (["--config.hidden=96", "--config=tcn_crm"], ("tcn_crm", 180, 96, 128)),
@@ -274,3 +281,4 @@ def test_best_is_the_recorded_15_70_db_recipe():
     assert {k: getattr(default, k) for k in recorded if k not in ("hidden", "epochs")} == {
         k: v for k, v in recorded.items() if k not in ("hidden", "epochs")}
     assert default.hidden == 128 and default.epochs < 300
+    assert (default.voices, default.select_on) == (0.5, "dev")

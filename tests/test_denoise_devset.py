@@ -7,58 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
-from conftest import ASSETS, app_error, crackle, sine, write_wav
+from conftest import ASSETS, app_error, crackle, sine, voice, write_wav
 
 from tfdl import metrics
 from tfdl.denoise import devset, quality
 from tfdl.errors import InputError
 
 RATE = 16000
-SPEAKERS_TXT = """; a LibriSpeech-style table
-;ID  |SEX| SUBSET           |MINUTES| NAME
-{rows}
-"""
-
-
-def _voice(seconds, pitch, rate, seed):
-    """A voiced-speech stand-in: harmonics of `pitch` under a syllable-rate envelope."""
-    t = np.arange(int(seconds * rate)) / rate
-    env = np.clip(np.sin(2 * np.pi * 3.0 * t), 0, None) ** 2
-    x = sum(np.sin(2 * np.pi * pitch * k * t + k) / k for k in range(1, 6))
-    x = env * x + np.random.default_rng(seed).normal(0, 0.003, len(t))
-    return (0.2 * x / np.abs(x).max()).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """A data root: `speech/librispeech` (3 women, 3 men, FLAC, one 2.5 s file each),
-    `keywords/` (5 Speech Commands speakers in two word folders, one folder at 8 kHz;
-    FSDD digit folders and `_background_noise_` that must be skipped) and `denoise/`
-    (a 6 s sample-aligned pair with crackle)."""
-    root = tmp_path_factory.mktemp("devset_root")
-    lib = root / "speech" / "librispeech"
-    rows = []
-    for i, (spk, sex) in enumerate([("11", "F"), ("12", "F"), ("13", "F"), ("21", "M"),
-                                    ("22", "M"), ("23", "M")]):
-        (lib / spk / "100").mkdir(parents=True)
-        sf.write(lib / spk / "100" / f"{spk}-100-0000.flac",
-                 _voice(2.5, 120 + 20 * i, RATE, i), RATE, subtype="PCM_16")
-        rows.append(f"{spk:<5}| {sex} | train-clean-100  | 25.00 | Reader {spk}")
-    (lib / "SPEAKERS.TXT").write_text(SPEAKERS_TXT.format(rows="\n".join(rows)))
-    kw = root / "keywords"
-    for j, spk in enumerate(["aaaa0001", "bbbb0002", "cccc0003", "dddd0004", "eeee0005"]):
-        for word, rate in (("yes", RATE), ("bed", 8000)):
-            for take in range(2):
-                write_wav(kw / word / f"{spk}_nohash_{take}.wav",
-                          _voice(0.8, 150 + 10 * j + take, rate, 10 * j + take), rate)
-    write_wav(kw / "zero" / "george_nohash_0.wav", sine(300, 0.5, 8000), 8000)
-    write_wav(kw / "_background_noise_" / "white_noise.wav", sine(300, 1.0, RATE), RATE)
-    clean = np.concatenate([_voice(1.5, 110, RATE, 99 + k) for k in range(4)])
-    noisy = clean + crackle(len(clean), RATE, seed=7)
-    write_wav(root / "denoise" / "train_clean_male.wav", clean, RATE)
-    write_wav(root / "denoise" / "train_dirty_male.wav", noisy, RATE)
-    return root
 
 
 def _build(root, **kw):
@@ -66,8 +21,8 @@ def _build(root, **kw):
                         root / "denoise" / "train_dirty_male.wav", **kw)
 
 
-def test_speakers_skip_fsdd_digits_and_noise_folders(corpus):
-    speakers = devset.find_speakers(corpus / "speech", corpus / "keywords")
+def test_speakers_skip_fsdd_digits_and_noise_folders(voices_root):
+    speakers = devset.find_speakers(voices_root / "speech", voices_root / "keywords")
     ids = [s.id for s in speakers]
     assert ids[:6] == [f"librispeech/{k}" for k in ("11", "12", "13", "21", "22", "23")]
     assert ids[6:] == [f"speech_commands/{k}" for k in
@@ -76,8 +31,8 @@ def test_speakers_skip_fsdd_digits_and_noise_folders(corpus):
     assert [f.parent.name for f in speakers[6].files] == ["bed", "bed", "yes", "yes"]
 
 
-def test_split_is_a_fixed_rule_by_speaker_with_both_sexes_in_each_part(corpus):
-    speakers = devset.find_speakers(corpus / "speech", corpus / "keywords")
+def test_split_is_a_fixed_rule_by_speaker_with_both_sexes_in_each_part(voices_root):
+    speakers = devset.find_speakers(voices_root / "speech", voices_root / "keywords")
     train, dev = devset.split_speakers(speakers)
     # Same split whatever the order the speakers come in.
     assert (train, dev) == devset.split_speakers(speakers[::-1])
@@ -101,7 +56,7 @@ def test_split_is_a_fixed_rule_by_speaker_with_both_sexes_in_each_part(corpus):
 @pytest.mark.parametrize("snr", devset.SNRS_DB)
 def test_mix_hits_the_target_snr_and_never_clips(snr):
     rng = np.random.default_rng(0)
-    clean = devset.scale_to_dbfs(_voice(1.0, 140, RATE, 1))
+    clean = devset.scale_to_dbfs(voice(1.0, 140, RATE, 1))
     noise = crackle(6000, RATE, seed=3)  # shorter than the clip: repeated
     c, x = devset.mix(clean, noise, snr, offset=1234)
     assert abs(metrics.snr(c, x) - snr) < 0.1
@@ -112,9 +67,9 @@ def test_mix_hits_the_target_snr_and_never_clips(snr):
     assert np.array_equal(x, devset.mix(loud, noise, snr, offset=0)[1])
 
 
-def test_build_is_deterministic_capped_resampled_and_at_target_snrs(corpus):
-    dev = _build(corpus, max_seconds=2.0)
-    again = _build(corpus, max_seconds=2.0)
+def test_build_is_deterministic_capped_resampled_and_at_target_snrs(voices_root):
+    dev = _build(voices_root, max_seconds=2.0)
+    again = _build(voices_root, max_seconds=2.0)
     assert [(m.speaker.id, m.snr_db, m.noise_offset) for m in dev.mixtures] == [
         (m.speaker.id, m.snr_db, m.noise_offset) for m in again.mixtures]
     assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(dev.mixtures, again.mixtures))
@@ -139,9 +94,9 @@ def test_build_is_deterministic_capped_resampled_and_at_target_snrs(corpus):
     json.dumps(info)
 
 
-def test_find_roots_needs_both_folders(corpus, tmp_path):
-    speech, keywords = devset.find_roots(corpus)
-    assert (speech, keywords) == (corpus / "speech", corpus / "keywords")
+def test_find_roots_needs_both_folders(voices_root, tmp_path):
+    speech, keywords = devset.find_roots(voices_root)
+    assert (speech, keywords) == (voices_root / "speech", voices_root / "keywords")
     with pytest.raises(InputError, match="speech dataset"):
         devset.find_roots(tmp_path)
 
@@ -166,7 +121,7 @@ def test_si_sdr_and_snr_match_their_analytic_values():
         assert metrics.snr(s, est) == pytest.approx(want_snr, abs=1e-6)
 
 
-def test_training_on_other_voices_selects_the_epoch_on_the_dev_set(corpus, tmp_path):
+def test_training_on_other_voices_selects_the_epoch_on_the_dev_set(voices_root, tmp_path):
     """voices and select_on=dev: each epoch logs the dev mixtures' mean SI-SDR at 0 and
     20 dB, and the run keeps the best epoch by it (its export scores that maximum); without
     the cross-speaker folders it is a one-line error before the workdir is made."""
@@ -182,16 +137,16 @@ def test_training_on_other_voices_selects_the_epoch_on_the_dev_set(corpus, tmp_p
                      dev_set=False, patience=0, learning_rate=0.01).items():
         setattr(cfg, k, v)
     wd = tmp_path / "voices"
-    m = train.run(cfg, str(wd), str(corpus / "denoise"), verbose=0)
+    m = train.run(cfg, str(wd), str(voices_root / "denoise"), verbose=0)
     history = json.loads((wd / "history.json").read_text())
     assert len(history["dev_si_sdr"]) == m["epochs_run"] == 3
-    dev = _build(corpus)
+    dev = _build(voices_root)
     served = export.load(wd / "export")
     kept = np.mean([metrics.si_sdr(x.clean, served.serve(x.noisy[None])[0].numpy())
                     for x in dev.mixtures if x.snr_db in train.SELECT_SNRS_DB])
     assert kept == pytest.approx(max(history["dev_si_sdr"]), abs=0.05)
     lone = tmp_path / "lone"
-    shutil.copytree(corpus / "denoise", lone / "denoise")
+    shutil.copytree(voices_root / "denoise", lone / "denoise")
     with pytest.raises(InputError, match="--config.voices and --config.select_on=dev need"):
         train.run(cfg, str(tmp_path / "never"), str(lone / "denoise"), verbose=0)
     assert not (tmp_path / "never").exists()
@@ -238,8 +193,8 @@ def test_baselines_run_on_a_mixture(speech16k):
     assert not np.allclose(outs[quality.NR_STATIONARY], x)
 
 
-def test_score_table_and_goals_on_a_small_set(corpus):
-    dev = _build(corpus, max_seconds=1.0, snrs=(0.0, 20.0))
+def test_score_table_and_goals_on_a_small_set(voices_root):
+    dev = _build(voices_root, max_seconds=1.0, snrs=(0.0, 20.0))
     scores = quality.score(dev, lambda x: x, 128, 32)  # the identity as the "model"
     assert list(scores["snr_db"]) == ["0", "20"]
     for row in (*scores["snr_db"].values(), scores["tail"]):
@@ -257,7 +212,7 @@ def test_score_table_and_goals_on_a_small_set(corpus):
     json.dumps(scores)
 
 
-def test_reference_checks_are_one_line_errors(corpus, tmp_path):
+def test_reference_checks_are_one_line_errors(voices_root, tmp_path):
     test = write_wav(tmp_path / "t.wav", sine(200, 1.0, RATE), RATE)
     ok = write_wav(tmp_path / "ok.wav", sine(200, 1.0, RATE, 0.4), RATE)
     short = write_wav(tmp_path / "short.wav", sine(200, 0.9, RATE), RATE)
@@ -272,7 +227,7 @@ def test_reference_checks_are_one_line_errors(corpus, tmp_path):
             quality.load_references([str(test)], refs)
         assert "\n" not in str(e.value)
     # The app's command line: one line, exit 2, before any training.
-    code, lines = app_error("denoise", f"--data_dir={corpus / 'denoise'}", f"--test={test}",
+    code, lines = app_error("denoise", f"--data_dir={voices_root / 'denoise'}", f"--test={test}",
                             f"--reference={short}", f"--workdir={tmp_path / 'wd'}")
     assert code == 2 and len(lines) == 1 and "does not match --test" in lines[0], lines
     assert not (tmp_path / "wd").exists()
@@ -318,10 +273,10 @@ def test_real_dev_set(data_root):
     assert metrics.snr(dev.tail_clean, dev.tail_noisy) == pytest.approx(3.28, abs=0.01)
 
 
-def test_mixture_dataset_draws_crops_at_snrs_in_range(corpus):
+def test_mixture_dataset_draws_crops_at_snrs_in_range(voices_root):
     import tensorflow as tf
 
-    dev = _build(corpus, max_seconds=1.0)
+    dev = _build(voices_root, max_seconds=1.0)
     voices = devset.speaker_speech(dev.train_speakers)
     assert len(voices) == len(dev.train_speakers)
     length = 4000

@@ -1,52 +1,20 @@
-"""Digits distillation (`tfdl.digits.distill`): the loss against a NumPy oracle, the soft
-targets through the input pipeline, and a student run whose teacher is a named config
-trained first in the run (then reused) or an export folder."""
+"""Digits distillation (`tfdl.digits.distill`): the soft targets through the input
+pipeline, and a student run whose teacher is a named config trained first in the run
+(then reused) or an export folder."""
 
 import json
 
 import numpy as np
 import pytest
+from conftest import short_recipe
 
 from tfdl.digits import data, distill
 from tfdl.digits.configs import CONFIGS
-from tfdl.errors import InputError
 
 
 def _softmax(z):
     e = np.exp(z - z.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
-
-
-def _oracle(hard, soft, p, temperature, weight):
-    """Hinton et al.'s loss, written out in NumPy (float64)."""
-    ce = -(hard * np.log(p)).sum(-1)
-    t = _softmax(np.log(soft) / temperature)
-    s = _softmax(np.log(p) / temperature)
-    return (1 - weight) * ce + weight * temperature ** 2 * (t * np.log(t / s)).sum(-1)
-
-
-@pytest.mark.parametrize("temperature,weight", [(1.0, 0.0), (3.0, 0.7), (2.0, 1.0)])
-def test_loss_matches_the_numpy_oracle(temperature, weight):
-    rng = np.random.default_rng(0)
-    digits = rng.integers(0, 10, 6)
-    teacher = _softmax(rng.normal(0, 3, (6, 10)))
-    student = _softmax(rng.normal(0, 2, (6, 10)))
-    y = distill.targets(digits, teacher)
-    assert y.shape == (6, 20) and (y[:, :10].argmax(-1) == digits).all()
-    got = distill.loss(temperature, weight)(y, student.astype(np.float32))
-    want = _oracle(y[:, :10], teacher, student, temperature, weight).mean()
-    np.testing.assert_allclose(float(got), want, rtol=2e-5)
-    # A student that matches its teacher pays only the hard term.
-    same = distill.loss(temperature, 1.0)(y, teacher.astype(np.float32))
-    assert abs(float(same)) < 1e-5
-
-
-def test_accuracy_reads_the_digit_half_of_the_targets():
-    metric = distill.accuracy()
-    y = distill.targets([1, 2, 3], np.full((3, 10), 0.1))
-    pred = np.eye(10, dtype=np.float32)[[1, 2, 0]]
-    metric.update_state(y, pred)
-    assert metric.name == "accuracy" and float(metric.result()) == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize("speakers", [None, ["amy", "ben"]])
@@ -75,33 +43,13 @@ def test_datasets_carry_each_recordings_own_row(tiny_fsdd, speakers):
     np.testing.assert_allclose(np.sort(seen, axis=0), np.sort(want, axis=0))
 
 
-def test_teacher_must_be_a_named_config_or_an_export(tmp_path):
-    cfg = CONFIGS.get("compact")
-    cfg.teacher = "no_such_config"
-    with pytest.raises(InputError, match=r"--config.teacher must be a named digits config"):
-        cfg.validate()
-    cfg.teacher, cfg.soft_weight = "compact_pair", 1.5
-    with pytest.raises(InputError, match=r"--config.soft_weight must be in \[0, 1\]"):
-        cfg.validate()
-    cfg.soft_weight, cfg.teacher = 0.5, str(tmp_path)
-    assert cfg.validate().teacher == str(tmp_path)
-
-
 def test_student_learns_from_a_teacher_trained_in_the_run(tiny_fsdd, tmp_path, monkeypatch):
     """The named teacher trains first (its own workdir and export), labels the student's
     training recordings, and is reused, not retrained, when its folder is finished; an
     export folder serves as a teacher too."""
     from tfdl.digits import train
 
-    named = CONFIGS.get
-
-    def short(name):  # the teacher's own recipe, 3 epochs instead of 60 (test time)
-        cfg = named(name)
-        if name == "mfcc":
-            cfg.epochs = 3
-        return cfg
-
-    monkeypatch.setattr(CONFIGS, "get", short)
+    short_recipe(monkeypatch, CONFIGS, "mfcc", 3)  # the teacher's own recipe, 3 epochs
     cfg = CONFIGS.get("compact")
     cfg.teacher, cfg.epochs, cfg.steps_per_epoch, cfg.batch_size = "mfcc", 1, 1, 8
     cfg.augment, cfg.export, cfg.val_fraction = False, False, 0.0

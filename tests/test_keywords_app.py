@@ -66,6 +66,7 @@ def test_train_writes_the_workdir(trained):
     assert m["skipped_non_wav"] == 1
     assert m["examples_per_sec"] > 0 and m["export_latency_ms_per_clip"] > 0
     assert m["tflite_latency_ms_per_clip"] > 0 and m["tflite_bytes"] > 0
+    assert 0 < m["stream_real_time_factor"] < 10
     meta = json.loads((run / "export" / "assets.extra" / "tfdl.json").read_text())
     assert meta["task"] == "keywords" and meta["sample_rate"] == 8000
     assert meta["labels"] == ["_silence_", "_unknown_", "a", "b"]
@@ -102,7 +103,10 @@ def test_predict_and_stream(trained, capsys):
     assert path == str(clip) and label in ("_silence_", "_unknown_", "a", "b")
     assert 0 <= float(prob) <= 1
     main(workdir, "--threshold=0.01", "--hop_ms=250", argv=("keywords", "stream", str(long_wav)))
-    assert "keyword(s) detected in" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "keyword(s) detected in" in out and "(real-time factor " in out
+    page = json.loads((trained / "run" / "stream" / "long" / "metrics.json").read_text())
+    assert page["real_time_factor"] > 0
     with pytest.raises(InputError, match="stream needs one WAV"):
         main(workdir, argv=("keywords", "stream"))
     with pytest.raises(InputError, match="unknown command"):

@@ -54,6 +54,23 @@ def check_choice(cfg, field, choices):
         fail(field, f"one of {', '.join(map(str, choices))}", getattr(cfg, field))
 
 
+def check_teacher(cfg, configs):
+    """Checks the distillation fields `teacher`, `temperature` and `soft_weight` (see
+    `tfdl.distill`): the teacher is "" (none), an export folder, or a named config of
+    `configs` (a `Configs`) that is not distilled itself."""
+    from pathlib import Path
+
+    check_positive(cfg, "temperature")
+    check_range(cfg, "soft_weight", 0.0, 1.0, high_open=False)
+    if not cfg.teacher or Path(cfg.teacher).is_dir():
+        return
+    if cfg.teacher not in configs:
+        fail("teacher", f"a named {configs.task} config ({', '.join(configs.names())}) or an "
+             f"export folder", cfg.teacher)
+    if configs.get(cfg.teacher).teacher:
+        fail("teacher", "a config that is not distilled itself", cfg.teacher)
+
+
 def as_tuple(cfg, field, kind=float):
     """The field as a tuple of `kind`: a command line may give one value, a list, or (for
     strings, which ml_collections keeps whole) "a,b" to be split."""

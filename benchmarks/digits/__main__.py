@@ -20,7 +20,8 @@ recorded so far):
         mfcc net). Per network, thread count (1 and 2, TF and PyTorch alike) and
         group of Keras configurations (`JOB_GROUPS`: thread pools are per
         process) one process alternates PyTorch and Keras epochs for
-        `--throughput_rounds` rounds after a warm-up epoch, so both see the same
+        `--throughput_rounds` rounds (`EPOCHS_PER_ROUND` epochs each) after a
+        warm-up of one round's epochs, so both see the same
         load; medians of the rounds, the fastest job kept per configuration (for
         PyTorch, the fastest of all its jobs). Keras as the apps train
         (`tfdl.layers.BatchNormalization`: the fused batch-norm kernel;

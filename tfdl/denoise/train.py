@@ -102,7 +102,8 @@ def cross_speaker(cfg, clean_path, noisy_path):
         roots = devset.find_roots(Path(clean_path).resolve().parent.parent)
     except InputError as e:
         raise InputError(f"--config.voices and --config.select_on=dev need the cross-speaker "
-                         f"data beside the pair: {e}") from None
+                         f"data beside the pair: {e} (--config=tcn_crm_speed trains on the "
+                         f"pair alone)") from None
     return devset.build(*roots, clean_path, noisy_path, cfg.val_fraction)
 
 

@@ -123,18 +123,7 @@ class Config:
             C.fail("test_speakers", "given with --config.split=speaker (e.g. george)", ())
         if self.noise_dir and not Path(self.noise_dir).is_dir():
             raise InputError(f"--config.noise_dir not found: {self.noise_dir}")
-        self._check_teacher()
-        return self
-
-    def _check_teacher(self):
         from tfdl.digits.configs import CONFIGS
 
-        C.check_positive(self, "temperature")
-        C.check_range(self, "soft_weight", 0.0, 1.0, high_open=False)
-        if not self.teacher or Path(self.teacher).is_dir():
-            return
-        if self.teacher not in CONFIGS:
-            C.fail("teacher", f"a named digits config ({', '.join(CONFIGS.names())}) or an "
-                   f"export folder", self.teacher)
-        if CONFIGS.get(self.teacher).teacher:
-            C.fail("teacher", "a config that is not distilled itself", self.teacher)
+        C.check_teacher(self, CONFIGS)
+        return self

@@ -277,7 +277,7 @@ def datasets(cfg, train, val, test, length, augment_fn, microbatches, speakers=N
 
     With `speakers` (the training speakers, for `speaker_adversary`), the labels of the
     training and validation sets are `{"probabilities": digit, "speaker": index}`. With
-    `soft` ({path: `tfdl.digits.distill.targets` row}, for distillation), their digit
+    `soft` ({path: `tfdl.distill.targets` row}, for distillation), their digit
     label is that row.
     """
     import tensorflow as tf

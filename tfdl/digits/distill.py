@@ -3,10 +3,8 @@
 A teacher (the robust ensemble with its test-time passes: `compact_pair`)
 labels every training recording with its probabilities; a single small
 student (one pass, no test-time averaging) learns them under its own training
-augmentations. The loss mixes the usual cross-entropy on the digit with the
-teacher's probabilities softened at a temperature T:
-
-    (1 - w) * CE(digit, p_s) + w * T^2 * KL(softmax(log p_t / T) || softmax(log p_s / T))
+augmentations. The loss (`tfdl.distill.loss`) mixes the usual cross-entropy on
+the digit with the teacher's probabilities softened at a temperature T.
 
 The soft labels are computed once per run, on each recording as recorded
 (offline distillation): the teacher's 56 passes per clip on every augmented
@@ -16,9 +14,6 @@ named digits config, trained first on the same training split (in
 a leave-one-speaker-out run, so no fold's teacher has heard its test
 speaker), or the export folder of a digits run (its training split must be the
 student's: nothing here can check that).
-
-Ours (a loss over Keras' softmax outputs and a label table in tf.data): Keras
-ships no distillation loss.
 """
 
 from pathlib import Path
@@ -26,58 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tfdl.digits import data
-
-NUM_CLASSES = len(data.LABELS)
-_EPS = 1e-7
-
-
-def soften(probs, temperature):
-    """`probs` [..., classes] raised to 1/T and renormalised: softmax(log p / T)."""
-    import tensorflow as tf
-
-    logits = tf.math.log(tf.clip_by_value(probs, _EPS, 1.0)) / temperature
-    return tf.nn.softmax(logits, axis=-1)
-
-
-def targets(digits, teacher_probs):
-    """Training targets [n, 2 * classes]: the one-hot digit, then the teacher's probabilities."""
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(digits)]
-    return np.concatenate([onehot, np.asarray(teacher_probs, np.float32)], axis=1)
-
-
-def loss(temperature, weight):
-    """The distillation loss over `targets` rows and the student's softmax output.
-
-    Args:
-        temperature: T (1: the teacher's probabilities as they are).
-        weight: w, the share of the soft term (0: plain cross-entropy).
-    """
-    import keras
-    import tensorflow as tf
-
-    class Distillation(keras.losses.Loss):
-        def call(self, y_true, y_pred):
-            hard, soft = y_true[..., :NUM_CLASSES], y_true[..., NUM_CLASSES:]
-            p = tf.clip_by_value(y_pred, _EPS, 1.0)
-            ce = -tf.reduce_sum(hard * tf.math.log(p), axis=-1)
-            t, s = soften(soft, temperature), soften(p, temperature)
-            kl = tf.reduce_sum(t * (tf.math.log(tf.clip_by_value(t, _EPS, 1.0))
-                                    - tf.math.log(tf.clip_by_value(s, _EPS, 1.0))), axis=-1)
-            return (1.0 - weight) * ce + weight * temperature ** 2 * kl
-
-    return Distillation(name="distillation")
-
-
-def accuracy():
-    """Accuracy on the digit (the targets' one-hot half), logged as `accuracy`."""
-    import keras
-    import tensorflow as tf
-
-    def hard_accuracy(y_true, y_pred):
-        truth = tf.argmax(y_true[..., :NUM_CLASSES], axis=-1)
-        return tf.cast(tf.equal(truth, tf.argmax(y_pred, axis=-1)), tf.float32)
-
-    return keras.metrics.MeanMetricWrapper(hard_accuracy, name="accuracy")
+from tfdl.distill import targets
 
 
 def _teacher_export(cfg, train, test, workdir, strategy, verbose):

@@ -13,9 +13,10 @@ a `fold_<speaker>/` folder and the top metrics.json holds the mean.
 import dataclasses
 import os
 
-from tfdl import cli
+from tfdl import cli, distill
 from tfdl.digits import adapt as adaptation
-from tfdl.digits import data, distill
+from tfdl.digits import data
+from tfdl.digits import distill as teaching
 from tfdl.digits.model import MODELS
 from tfdl.errors import InputError
 
@@ -221,7 +222,7 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
     train, val = data.holdout(train, cfg.val_fraction, cfg.seed)
     speakers = sorted({r.speaker for r in train})
     adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
-    soft, distilled = distill.teacher_targets(cfg, everything, test, train + val, workdir,
+    soft, distilled = teaching.teacher_targets(cfg, everything, test, train + val, workdir,
                                               strategy, verbose)
     with strategy.scope():
         model = MODELS.build(cfg.model)

@@ -5,6 +5,7 @@
     corpus.py   Speech Commands-layout folders: find, index, label, split
     data.py     decoded clips, silence/unknown examples, noise, tf.data pipelines
     model.py    model builders (`MODELS`) with the feature front end inside
+    distill.py  a teacher's soft labels for a distilled student (`--config.teacher`)
     train.py    `run`: train, evaluate, plot, export
     serve.py    `Spotter`, `predict`, streaming `detect` / `stream` with an export
 """

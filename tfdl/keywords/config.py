@@ -51,6 +51,12 @@ class Config:
             training (patience 0: no early stopping).
         steps_per_epoch: cap on steps per epoch (0: a full pass; smoke runs).
         export: write the SavedModel and model.tflite.
+        teacher: distillation (`tfdl.keywords.distill`): a named keywords config,
+            trained first on the same corpus and splits, or a keywords export
+            folder with the same labels, whose probabilities on each training
+            clip the model learns too ("": none).
+        temperature: the distillation temperature T.
+        soft_weight: the share of the distillation term in the loss.
     """
 
     model: str = "cnn"
@@ -81,6 +87,9 @@ class Config:
     seed: int = 0
     steps_per_epoch: int = 0
     export: bool = True
+    teacher: str = ""
+    temperature: float = 3.0
+    soft_weight: float = 0.7
 
     @property
     def clip_samples(self):
@@ -128,6 +137,9 @@ class Config:
             _names(self, "wanted_words"), self.validation_percentage, self.testing_percentage))
         self.held_out_noise = _names(self, "held_out_noise")
         self.eval_snr_db = C.as_tuple(self, "eval_snr_db", float)
+        from tfdl.keywords.configs import CONFIGS
+
+        C.check_teacher(self, CONFIGS)
         return self
 
 

@@ -274,13 +274,29 @@ def noise_bank(clips, clip_samples):
     return augment.noise_bank(segments, seg)
 
 
-def train_dataset(split, cfg, noises, seed=None):
-    """Shuffled, augmented, batched training dataset of (waveform, label)."""
-    ds = tf.data.Dataset.from_tensor_slices((split.waves, split.labels))
+def train_dataset(split, cfg, noises, seed=None, soft=None):
+    """Shuffled, augmented, batched training dataset of (waveform, label), or of (waveform,
+    `soft` row) with `soft` (`tfdl.distill.targets` rows in the split's order)."""
+    augment = config_augmenter(cfg, noises)
+    if soft is None:
+        ds = tf.data.Dataset.from_tensor_slices((split.waves, split.labels))
+    else:  # the class id still decides silence in `augment`; the row follows its clip
+        ds = tf.data.Dataset.from_tensor_slices((split.waves, split.labels,
+                                                 np.asarray(soft, np.float32)))
+        augment = _keep_row(augment)
     ds = ds.shuffle(len(split), seed=cfg.seed if seed is None else seed,
                     reshuffle_each_iteration=True)
-    ds = ds.map(config_augmenter(cfg, noises), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(augment, num_parallel_calls=AUTOTUNE)
     return ds.batch(cfg.batch_size).prefetch(AUTOTUNE)
+
+
+def _keep_row(augment):
+    """`augment(x, y)` over (x, y, row) examples, returning (x', row)."""
+
+    def fn(x, y, row):
+        return augment(x, y)[0], row
+
+    return fn
 
 
 def eval_dataset(waves, labels, batch_size=128):

@@ -9,6 +9,7 @@ window over a long recording and reports keywords with their times
 """
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,17 +171,36 @@ def stream(export_dir, wav_path, out_dir=None, **kwargs):
     x, _ = audio.load(wav_path, spotter.sample_rate)
     _warn(audio.clip_warnings(x, spotter.sample_rate, wav_path,
                               min_seconds=spotter.clip_samples / spotter.sample_rate))
+    t0 = time.perf_counter()
     found = detect(spotter.probabilities, x, spotter.sample_rate, spotter.clip_samples,
                    spotter.labels, **kwargs)
+    rtf = (time.perf_counter() - t0) / max(len(x) / spotter.sample_rate, 1e-9)
     for d in found:
         print(f"{d['start_s']:8.2f}-{d['end_s']:.2f}s\t{d['label']}\t{d['score']:.3f}")
-    print(f"{len(found)} keyword(s) detected in {wav_path}")
+    print(f"{len(found)} keyword(s) detected in {wav_path} (real-time factor {rtf:.4f}: "
+          f"compute seconds per second of audio)")
     if out_dir is not None:
-        write_stream(out_dir, x, spotter.sample_rate, found, wav_path, export_dir, kwargs)
+        write_stream(out_dir, x, spotter.sample_rate, found, wav_path, export_dir, kwargs, rtf)
     return found
 
 
-def write_stream(out_dir, wave, sample_rate, detections, wav_path, export_dir, settings):
+def stream_real_time_factor(export_dir, waves, hop_ms=100.0, repeats=3):
+    """`stream`'s real-time factor with an export: seconds of `detect` compute per second of
+    audio, over `waves` ([n, samples] clips at the export's rate) joined end to end, at
+    `hop_ms` (the median of `repeats` passes, after a warm-up pass)."""
+    spotter = Spotter(export_dir)
+    x = np.concatenate(list(np.asarray(waves, np.float32)))
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        detect(spotter.probabilities, x, spotter.sample_rate, spotter.clip_samples,
+               spotter.labels, hop_ms=hop_ms)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:])) / (len(x) / spotter.sample_rate)
+
+
+def write_stream(out_dir, wave, sample_rate, detections, wav_path, export_dir, settings,
+                 real_time_factor=None):
     """A stream's folder for its report page: the recording (its first `STREAM_SECONDS`),
     timeline.png (the detections over the waveform) and, last, metrics.json."""
     from tfdl import plots
@@ -194,5 +214,6 @@ def write_stream(out_dir, wave, sample_rate, detections, wav_path, export_dir, s
     wd.write_json("metrics.json", {
         "recording": str(wav_path), "export_dir": str(export_dir), "sample_rate": sample_rate,
         "seconds": len(wave) / sample_rate, "recording_seconds_kept": len(kept) / sample_rate,
-        "settings": settings, "detections": detections})
+        "settings": settings, "real_time_factor": real_time_factor,
+        "detections": detections})
     return wd.root

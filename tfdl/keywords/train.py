@@ -19,16 +19,23 @@ from pathlib import Path
 from tfdl import cli
 from tfdl.keywords import corpus as sc
 from tfdl.keywords import data as kd
-from tfdl.keywords.serve import predict_probs
+from tfdl.keywords import distill as teaching
+from tfdl.keywords.serve import predict_probs, stream_real_time_factor
 
 
 def compile_model(model, cfg, steps_per_epoch):
-    """Compiles `model` with the config's optimizer and schedule (decay over the whole run)."""
-    from tfdl import train
+    """Compiles `model` with the config's optimizer and schedule (decay over the whole run),
+    and the distillation loss on `tfdl.distill.targets` rows when `cfg.teacher` is set."""
+    from tfdl import distill, train
 
     decay = max(1, cfg.epochs * steps_per_epoch)
     opt = train.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.schedule, decay)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if cfg.teacher:
+        model.compile(optimizer=opt, loss=distill.loss(cfg.temperature, cfg.soft_weight),
+                      metrics=[distill.accuracy()])
+    else:
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
     return model
 
 
@@ -83,18 +90,21 @@ def _describe(data):
           f"(noise for training: {train_names}; held out: {held_names})")
 
 
-def _fit(cfg, model, data, bank, wd, verbose):
-    """Compiles and trains `model` on the augmented training split; returns the history."""
+def _fit(cfg, model, data, bank, wd, verbose, soft=None):
+    """Compiles and trains `model` on the augmented training split (its targets the
+    `soft` rows per split, when distilled); returns the history."""
     from tfdl import train
 
     tr, va = data.splits["training"], data.splits["validation"]
-    train_ds = kd.train_dataset(tr, cfg, bank)
+    soft = soft or {}
+    train_ds = kd.train_dataset(tr, cfg, bank, soft=soft.get("training"))
     steps = math.ceil(len(tr) / cfg.batch_size)
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
         train_ds = train_ds.repeat()
     compile_model(model, cfg, steps)
-    return train.fit(model, train_ds, kd.eval_dataset(va.waves, va.labels), workdir=wd,
+    val_ds = kd.eval_dataset(va.waves, soft.get("validation", va.labels))
+    return train.fit(model, train_ds, val_ds, workdir=wd,
                      epochs=cfg.epochs, batch_size=cfg.batch_size,
                      patience=cfg.patience or None,
                      examples_per_epoch=min(len(tr), steps * cfg.batch_size),
@@ -148,7 +158,8 @@ def _summary_rows(result):
                  ("TFLite", f"{result['tflite']} "
                             f"({result['tflite_latency_ms_per_clip']:.2f} ms/clip)"),
                  ("stream", f"python -m apps.keywords stream long.wav "
-                            f"--export_dir={result['export']}")]
+                            f"--export_dir={result['export']} (real-time factor "
+                            f"{result['stream_real_time_factor']:.4f})")]
     rows.append(("tensorboard", f"tensorboard --logdir {result['workdir']}/tensorboard"))
     return rows
 
@@ -178,11 +189,14 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
     keras.utils.set_random_seed(cfg.seed)
     data = kd.prepare(cfg, data_dir)  # bad data fails here, before the workdir is written
     _describe(data)
+    # A named teacher trains first, in <workdir>/teacher (its own lock and resume).
+    soft, distilled = teaching.teacher_targets(cfg, data, workdir, data_dir, verbose, restart)
+    keras.utils.set_random_seed(cfg.seed)  # the student starts the same, teacher trained or not
     model = build(cfg, len(data.corpus.labels))
     wd = Workdir(workdir)
     wd.write_config(cfg, restart)
     bank = kd.noise_bank(data.train_noise, cfg.clip_samples)
-    history = _fit(cfg, model, data, bank, wd, verbose)
+    history = _fit(cfg, model, data, bank, wd, verbose, soft)
     labels, te = data.corpus.labels, data.splits["testing"]
     test_probs = predict_probs(lambda x: model(x, training=False), te.waves)
     test = evaluate(model, te, labels, probs=test_probs)
@@ -194,6 +208,8 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
     if cfg.export:
         shipped = export.ship_classifier(model, wd.export, labels, metadata=export_metadata(cfg),
                                          clip_samples=cfg.clip_samples)
+        # `stream` with the export over test clips joined end to end (at most 30).
+        shipped["stream_real_time_factor"] = stream_real_time_factor(wd.export, te.waves[:30])
     result = {
         "test_accuracy": test["accuracy"], "validation_accuracy": val["accuracy"],
         "noisy_test_accuracy": noisy,
@@ -205,6 +221,8 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
         "num_params": int(model.count_params()),
         "num_examples": {s: len(data.splits[s]) for s in sc.SPLITS},
         "skipped_non_wav": data.corpus.skipped, "test": test}
+    if distilled:
+        result["distillation"] = distilled
     train.log_hparams(wd, dataclasses.asdict(cfg), {"test_accuracy": test["accuracy"]})
     wd.write_json("metrics.json", result)
     result = dict(result, workdir=str(wd.root), export=shipped.get("export"),
