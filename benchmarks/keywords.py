@@ -68,7 +68,8 @@ def bench_config(name):
         f" --config.{o}" for o in FLAGS.override)
     return {"command": command, "config": dataclasses.asdict(cfg),
             "wall_s": time.perf_counter() - t0, "env_start": env0, "env_end": _env(),
-            **{k: v for k, v in r.items() if k not in ("test", "workdir", "export", "tflite")}}
+            **{k: v for k, v in r.items() if k not in ("test", "workdir", "export", "tflite",
+                                                     "int8_tflite")}}
 
 
 def table(rows):
@@ -76,7 +77,8 @@ def table(rows):
     snrs = sorted({s for r in rows.values() for s in r["noisy_test_accuracy"]}, key=float)
     head = (["config", "command", "test acc (clean)"]
             + [f"held-out noise {s} dB" for s in snrs]
-            + ["train time", "train examples/s", "SavedModel / TFLite: MB, ms per 1 s clip",
+            + ["train time", "train examples/s",
+               "SavedModel / TFLite: MB, ms per 1 s clip (int8: MB, ms, test acc)",
                "params"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
@@ -90,6 +92,10 @@ def table(rows):
         row.append(f"{r['export_bytes'] / 1e6:.2f} / {r['tflite_bytes'] / 1e6:.2f} MB, "
                    f"{r['export_latency_ms_per_clip']:.2f} / "
                    f"{r['tflite_latency_ms_per_clip']:.2f} ms" if "tflite_bytes" in r else "-")
+        if "int8_tflite_bytes" in r:
+            row[-1] += (f"; int8 {r['int8_tflite_bytes'] / 1e6:.2f} MB, "
+                        f"{r['int8_tflite_latency_ms_per_clip']:.2f} ms, "
+                        f"{r['int8_accuracy']:.4f}")
         row.append(f"{r['num_params']:,}")
         lines.append("| " + " | ".join(row) + " |")
     loads = "; ".join(", ".join(f"{x:.1f}" for x in r["env_start"]["loadavg"])

@@ -17,6 +17,7 @@ from test_keywords_data import make_corpus
 from tfdl.config import from_dict
 from tfdl.errors import InputError
 from tfdl.keywords.config import Config
+from tfdl.keywords import data as kd
 from tfdl.keywords.configs import CONFIGS
 from tfdl.keywords.model import MODELS, build
 
@@ -46,7 +47,7 @@ def trained(tmp_path_factory):
     root = make_corpus(tmp / "kw")
     (root / "a" / "desktop.ini").write_text("junk")
     main("--model=cnn", *SMOKE, "--config.wanted_words=a,b", "--config.held_out_noise=hum.wav",
-         f"--data_dir={root}", f"--workdir={tmp / 'run'}")
+         "--config.int8=true", f"--data_dir={root}", f"--workdir={tmp / 'run'}")
     return tmp
 
 
@@ -55,7 +56,7 @@ def test_train_writes_the_workdir(trained):
     for name in ("config.json", "history.json", "metrics.json", "training_curves.png",
                  "confusion_matrix.png", "augmented_example.png", "export/saved_model.pb",
                  "export/assets.extra/tfdl.json", "export/model.tflite",
-                 "checkpoints/best.weights.h5"):
+                 "export/model_int8.tflite", "checkpoints/best.weights.h5"):
         assert (run / name).exists(), name
     assert any((run / "tensorboard").rglob("events.out.tfevents*"))
     m = json.loads((run / "metrics.json").read_text())
@@ -89,6 +90,23 @@ def test_export_parity_and_labels(trained):
         np.testing.assert_allclose(out["probabilities"].numpy(), model(x).numpy(), atol=1e-5)
         labels = [s.decode() for s in out["label"].numpy()]
         assert labels == [["_silence_", "_unknown_", "a", "b"][i] for i in out["class_id"].numpy()]
+
+
+def test_int8_export_is_scored_on_the_test_split(trained):
+    """`--config.int8=true` ships model_int8.tflite; its test accuracy in metrics.json is
+    what TFLite's own interpreter gives on the run's test split, clip by clip."""
+    run = trained / "run"
+    m = json.loads((run / "metrics.json").read_text())
+    path = run / "export" / "model_int8.tflite"
+    assert m["int8_tflite_bytes"] == path.stat().st_size < m["tflite_bytes"]
+    assert m["int8_tflite_latency_ms_per_clip"] > 0
+    cfg = from_dict(Config, json.loads((run / "config.json").read_text())).validate()
+    test = kd.prepare(cfg, str(trained / "kw")).splits["testing"]
+    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serve")
+    (name,) = runner.get_input_details()
+    guesses = [int(np.argmax(runner(**{name: w[None].astype(np.float32)})["probabilities"]))
+               for w in test.waves]
+    assert m["int8_accuracy"] == pytest.approx(np.mean(np.array(guesses) == test.labels))
 
 
 def test_predict_and_stream(trained, capsys):

@@ -31,6 +31,7 @@ NOT_SCALED = ("waveforms must be float32 samples in [-1, 1] (int16 PCM: divide b
 _OLD_META_FILES = ("tfdl_keywords.json",)  # written by tfdl 0.1 keywords exports
 TFLITE_FILE = "model.tflite"
 INT8_FILE = "model_int8.tflite"
+INT8_CLIPS = 200  # training clips that set an int8 model's activation ranges
 # The int8 part of a model: these ops and every op downstream of one (`float_front_end`).
 QUANTISED_FROM = ("CONV_2D", "DEPTHWISE_CONV_2D")
 ENDPOINT = "serve"
@@ -299,6 +300,21 @@ def load(path, task=None):
     if not (path / "saved_model.pb").is_file():
         raise InputError(f"no SavedModel in {path} (expected {path / 'saved_model.pb'})")
     return tf.saved_model.load(str(path))
+
+
+def representative_indices(count, seed, n=INT8_CLIPS):
+    """`n` of `count` training items drawn at random (seeded): an int8 model's
+    representative set for `write_tflite_int8`."""
+    return np.random.default_rng(seed).permutation(count)[:n]
+
+
+def accuracy(path, waves, labels):
+    """Accuracy of the classifier export at `path` (SavedModel or `.tflite`) on `waves`
+    (float32 [n, samples]), one clip per call as on a device."""
+    served = load(path)
+    guesses = [int(np.argmax(served.serve(np.asarray(w, np.float32)[None])["probabilities"]))
+               for w in waves]
+    return float(np.mean(np.array(guesses) == np.asarray(labels)))
 
 
 def export_dir_of(path):

@@ -50,8 +50,8 @@ class Config:
         distribute: tf.distribute strategy: none, mirrored or multi_worker.
         export: write the SavedModel and TFLite model.
         int8: with `export`, also `model_int8.tflite` (`tfdl.export.write_tflite_int8`:
-            the network in int8, scaled on `INT8_CLIPS` training clips; the front end
-            float), scored on the test split like the model.
+            the network in int8, scaled on `tfdl.export.INT8_CLIPS` training clips; the
+            front end float), scored on the test split like the model.
         teacher: distillation (`tfdl.digits.distill`): a named digits config,
             trained first on the same training split, or a digits export folder,
             whose probabilities on each training recording the model learns too

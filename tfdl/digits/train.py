@@ -20,7 +20,6 @@ from tfdl.digits import distill as teaching
 from tfdl.digits.model import MODELS
 from tfdl.errors import InputError
 
-INT8_CLIPS = 200  # training clips that set the int8 model's activation ranges
 HPARAMS = ("model", "split", "epochs", "batch_size", "learning_rate", "optimizer", "schedule",
            "augment", "speed_change", "microbatches", "seed", "speaker_adaptation",
            "speaker_adversary", "val_fraction")
@@ -153,22 +152,10 @@ def _waves(recordings):
 
 
 def _int8_clips(train, seed):
-    """`INT8_CLIPS` training waveforms drawn at random: the int8 model's representative set."""
-    import numpy as np
-
-    picked = np.random.default_rng(seed).permutation(len(train))[:INT8_CLIPS]
-    return _waves([train[i] for i in picked])
-
-
-def _tflite_accuracy(path, test):
-    """Test accuracy of the `.tflite` file at `path`, one clip per call as on a device."""
-    import numpy as np
-
+    """Training waveforms drawn at random: the int8 model's representative set."""
     from tfdl import export
 
-    lite = export.load(path)
-    guesses = [int(np.argmax(lite.serve(clip[None])["probabilities"])) for clip in _waves(test)]
-    return float(np.mean(np.array(guesses) == np.array([r.digit for r in test])))
+    return _waves([train[i] for i in export.representative_indices(len(train), seed)])
 
 
 def _save_misclassified(report, test, workdir):
@@ -253,7 +240,8 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
             metadata={"task": "digits", "sample_rate": data.SAMPLE_RATE, "model": cfg.model},
             int8_clips=_int8_clips(train, cfg.seed) if cfg.int8 else None))
         if cfg.int8:
-            report["int8_accuracy"] = _tflite_accuracy(report["int8_tflite"], test)
+            report["int8_accuracy"] = export.accuracy(report["int8_tflite"], _waves(test),
+                                                      [r.digit for r in test])
     workdir.write_json("metrics.json", report)
     return report
 

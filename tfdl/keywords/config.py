@@ -51,6 +51,9 @@ class Config:
             training (patience 0: no early stopping).
         steps_per_epoch: cap on steps per epoch (0: a full pass; smoke runs).
         export: write the SavedModel and model.tflite.
+        int8: with `export`, also `model_int8.tflite` (`tfdl.export.write_tflite_int8`:
+            the network in int8, scaled on `tfdl.export.INT8_CLIPS` training clips of
+            words; the front end float), scored on the test split like the model.
         teacher: distillation (`tfdl.keywords.distill`): a named keywords config,
             trained first on the same corpus and splits, or a keywords export
             folder with the same labels, whose probabilities on each training
@@ -87,6 +90,7 @@ class Config:
     seed: int = 0
     steps_per_epoch: int = 0
     export: bool = True
+    int8: bool = False
     teacher: str = ""
     temperature: float = 3.0
     soft_weight: float = 0.7
@@ -115,7 +119,7 @@ class Config:
         C.check_choice(self, "preprocess", PREPROCESS)
         C.check_choice(self, "optimizer", OPTIMIZERS)
         C.check_choice(self, "schedule", SCHEDULES)
-        for name in ("batchnorm", "export"):
+        for name in ("batchnorm", "export", "int8"):
             C.check_choice(self, name, (True, False))
         C.check_positive(self, "sample_rate", "feature_bin_count", "epochs", "batch_size",
                          integer=True)

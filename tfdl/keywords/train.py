@@ -145,6 +145,16 @@ def _figures(cfg, model, data, bank, history, test, wd):
                                       f"(augmented)", feature_name=cfg.preprocess)
 
 
+def _int8_clips(cfg, data):
+    """Training clips of words (not the stored silence) drawn at random: the int8 model's
+    representative set."""
+    from tfdl import export
+
+    split = data.splits["training"]
+    words = split.waves[split.labels != 0]
+    return words[export.representative_indices(len(words), cfg.seed)]
+
+
 def _summary_rows(result):
     rows = [("test accuracy", f"{result['test_accuracy']:.4f}"),
             ("validation accuracy", f"{result['validation_accuracy']:.4f}")]
@@ -157,6 +167,10 @@ def _summary_rows(result):
                  ("export latency", f"{result['export_latency_ms_per_clip']:.2f} ms/clip"),
                  ("TFLite", f"{result['tflite']} "
                             f"({result['tflite_latency_ms_per_clip']:.2f} ms/clip)"),
+                 *([("TFLite int8", f"{result['int8_tflite']} "
+                                    f"({result['int8_tflite_latency_ms_per_clip']:.2f} ms/clip, "
+                                    f"test accuracy {result['int8_accuracy']:.4f})")]
+                   if result.get("int8_tflite") else []),
                  ("stream", f"python -m apps.keywords stream long.wav "
                             f"--export_dir={result['export']} (real-time factor "
                             f"{result['stream_real_time_factor']:.4f})")]
@@ -176,8 +190,8 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
         restart: start over if `workdir` holds the unfinished run of another config.
 
     Returns:
-        dict: the metrics written to `metrics.json` plus `workdir`, `export`
-        and `tflite` paths (`export`/`tflite` None without an export).
+        dict: the metrics written to `metrics.json` plus `workdir`, `export`,
+        `tflite` and `int8_tflite` paths (None where not written).
     """
     import keras
 
@@ -207,7 +221,11 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
     shipped = {}
     if cfg.export:
         shipped = export.ship_classifier(model, wd.export, labels, metadata=export_metadata(cfg),
-                                         clip_samples=cfg.clip_samples)
+                                         clip_samples=cfg.clip_samples,
+                                         int8_clips=_int8_clips(cfg, data) if cfg.int8 else None)
+        if cfg.int8:
+            shipped["int8_accuracy"] = export.accuracy(shipped["int8_tflite"], te.waves,
+                                                       te.labels)
         # `stream` with the export over test clips joined end to end (at most 30).
         shipped["stream_real_time_factor"] = stream_real_time_factor(wd.export, te.waves[:30])
     result = {
@@ -217,7 +235,7 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
         "train_noise": [Path(f).name for f in data.train_noise_files],
         "examples_per_sec": history["steady_examples_per_sec"],
         "train_seconds": history["train_seconds"], "epochs_run": len(history.get("loss", [])),
-        **{k: v for k, v in shipped.items() if k not in ("export", "tflite")},
+        **{k: v for k, v in shipped.items() if k not in ("export", "tflite", "int8_tflite")},
         "num_params": int(model.count_params()),
         "num_examples": {s: len(data.splits[s]) for s in sc.SPLITS},
         "skipped_non_wav": data.corpus.skipped, "test": test}
@@ -226,6 +244,6 @@ def run(cfg, workdir="runs/keywords", data_dir=None, verbose="auto", restart=Fal
     train.log_hparams(wd, dataclasses.asdict(cfg), {"test_accuracy": test["accuracy"]})
     wd.write_json("metrics.json", result)
     result = dict(result, workdir=str(wd.root), export=shipped.get("export"),
-                  tflite=shipped.get("tflite"))
+                  tflite=shipped.get("tflite"), int8_tflite=shipped.get("int8_tflite"))
     cli.summary("keywords: done", _summary_rows(result))
     return result
