@@ -16,7 +16,7 @@ the teachers, `model_int8.tflite`):
 
 With `--loso` the digits rows also run their leave-one-speaker-out folds
 (`--config.split=loso`; the student then trains a teacher per fold, as
-`--config=loso_student` does): about an hour more on 2 cores.
+`--config=loso_student` does): one to two hours more on 2 cores.
 
 Latencies are per 1 s clip (batch of 1, median of 30) and all measured in this one
 process, so the rows compare. Writes `benchmarks/results/distill.json` after every row
