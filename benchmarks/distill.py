@@ -32,7 +32,7 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
-from benchmarks.common import environment
+from benchmarks.common import apply_overrides, environment, override_pairs
 
 # (task, role, named config, overrides); "{teacher}" is the task's teacher row's export.
 ROWS = (("digits", "teacher", "compact_pair", {}),
@@ -72,15 +72,8 @@ def _data_dir(task):
 def row_config(task, name, overrides):
     """The named config with the row's and `--override`'s values set, and its command."""
     configs, _ = _task(task)
-    cfg = configs.get(name)
-    items = list(overrides.items()) + [o.partition("=")[::2] for o in FLAGS.override]
-    for field, value in items:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        setattr(cfg, field, value)
+    items = list(overrides.items()) + override_pairs(FLAGS.override)
+    cfg = apply_overrides(configs.get(name), items)
     command = f"python -m apps.{task} --config={name}" + "".join(
         f" --config.{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in items)
     return cfg.validate(), command

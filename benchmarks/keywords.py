@@ -28,6 +28,7 @@ from pathlib import Path
 import tfdl  # noqa: F401  (quiet TensorFlow)
 from absl import app, flags, logging
 
+from benchmarks.common import apply_overrides, override_pairs
 from benchmarks.common import environment as _env
 
 from tfdl.keywords import train
@@ -49,15 +50,7 @@ flags.DEFINE_list("override", [], "FIELD=VALUE overrides of every config (quick 
 
 def _config(name):
     """The named config with `--override` applied (values parsed as JSON where they parse)."""
-    cfg = CONFIGS.get(name)
-    for item in FLAGS.override:
-        field, _, value = item.partition("=")
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
-        setattr(cfg, field, value)
-    return cfg.validate()
+    return apply_overrides(CONFIGS.get(name), override_pairs(FLAGS.override)).validate()
 
 
 def bench_config(name):

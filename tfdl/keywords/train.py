@@ -151,7 +151,7 @@ def _int8_clips(cfg, data):
     from tfdl import export
 
     split = data.splits["training"]
-    words = split.waves[split.labels != 0]
+    words = split.waves[split.labels != data.corpus.labels.index(sc.SILENCE_LABEL)]
     return words[export.representative_indices(len(words), cfg.seed)]
 
 
