@@ -197,6 +197,20 @@ def test_export_classifier_round_trip(tmp_path):
         export.export_classifier(model, tmp_path / "e2", ["a", "b", "c"])
 
 
+def test_median_seconds_times_only_the_calls_after_the_warm_up(monkeypatch):
+    """Warm-up calls are run but not timed; the result is the median of the timed calls
+    (a fake clock: call k takes k seconds, so the timed ones take 2, 3, 4, 5, 6)."""
+    clock, calls = [0.0], []
+
+    def call():
+        calls.append(1)
+        clock[0] += len(calls)
+
+    monkeypatch.setattr(export.time, "perf_counter", lambda: clock[0])
+    assert export.median_seconds(call, repeats=5, warmup=1) == 4.0
+    assert len(calls) == 6
+
+
 @pytest.mark.smoke
 def test_tflite_export_metadata_sizes_and_load_errors(tmp_path):
     inputs = keras.Input((None,))

@@ -93,14 +93,16 @@ def test_default_config_trains_a_tcn_and_serves_it(mini_denoise, voices_root, tm
         run("default", tmp_path / "never", mini_denoise)
 
 
-def test_causal_run_streams_its_export_chunk_by_chunk(mini_denoise, tmp_path):
+def test_causal_run_streams_its_export_chunk_by_chunk(mini_denoise, voices_root, tmp_path):
     """`tcn_crm_causal` (shrunk) exports a `frames` endpoint; `stream` on a test clip writes
     what the export's offline `serve` gives; a non-causal export is refused in one line."""
     from tfdl import export
 
     wd = tmp_path / "causal"
-    m = run("tcn_crm_causal", wd, mini_denoise, (), blocks=2, repeats=1, channels=8,
-            hidden=8, chunk_frames=50)
+    m = run("tcn_crm_causal", wd, voices_root / "denoise", (), blocks=2, repeats=1,
+            channels=8, hidden=8, chunk_frames=50, dev_set=False)
+    config = json.loads((wd / "config.json").read_text())  # the default's recipe, causal
+    assert config["voices"] == 0.5 and config["select_on"] == "dev" and config["causal"]
     assert m["export_max_abs_diff"] < 1e-4
     meta = export.read_metadata(wd / "export")
     assert meta["causal"] and meta["receptive_field"] == model.receptive_field(2, 1)

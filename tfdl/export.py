@@ -323,6 +323,20 @@ def export_dir_of(path):
     return path.parent if path.suffix == ".tflite" else path
 
 
+def median_seconds(call, repeats, warmup=1):
+    """Median wall-clock seconds of `call()` over `repeats` timed calls, after `warmup`
+    untimed ones (tracing, allocation). The one timing loop behind every latency and
+    real-time factor the suite reports; `call` must wait for its result (`.numpy()`)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def latency_ms(served, samples, repeats=30, warmup=3):
     """Median milliseconds for `served.serve` to process one clip of `samples` (batch of 1).
 
@@ -330,15 +344,12 @@ def latency_ms(served, samples, repeats=30, warmup=3):
     """
     x = np.random.default_rng(0).uniform(-0.1, 0.1, [1, int(samples)]).astype(np.float32)
     x = tf.constant(x) if not isinstance(served, TFLiteModel) else x
-    for _ in range(warmup):
-        served.serve(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def call():
         out = served.serve(x)
         next(iter(out.values())).numpy() if isinstance(out, dict) else out.numpy()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+
+    return median_seconds(call, repeats, warmup) * 1000
 
 
 def size_bytes(path):

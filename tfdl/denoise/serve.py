@@ -5,12 +5,11 @@ validation tail and the test clips in process and is the exported
 SavedModel's `serve`, so in-process and served outputs agree.
 """
 
-import time
-
 import numpy as np
 import tensorflow as tf
 
 from tfdl import features
+from tfdl.export import median_seconds
 
 
 class Denoiser(tf.Module):
@@ -80,10 +79,4 @@ def export(denoiser, export_dir, metadata=None):
 def real_time_factor(fn, wave, sample_rate, repeats=3):
     """Median seconds of compute per second of audio for `fn([1, samples])` (after a warm-up)."""
     x = tf.constant(np.asarray(wave, np.float32)[None])
-    fn(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.asarray(fn(x))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) / (len(wave) / sample_rate)
+    return median_seconds(lambda: np.asarray(fn(x)), repeats) / (len(wave) / sample_rate)

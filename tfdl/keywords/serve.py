@@ -190,13 +190,10 @@ def stream_real_time_factor(export_dir, waves, hop_ms=100.0, repeats=3):
     `hop_ms` (the median of `repeats` passes, after a warm-up pass)."""
     spotter = Spotter(export_dir)
     x = np.concatenate(list(np.asarray(waves, np.float32)))
-    times = []
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        detect(spotter.probabilities, x, spotter.sample_rate, spotter.clip_samples,
-               spotter.labels, hop_ms=hop_ms)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times[1:])) / (len(x) / spotter.sample_rate)
+    seconds = export.median_seconds(
+        lambda: detect(spotter.probabilities, x, spotter.sample_rate, spotter.clip_samples,
+                       spotter.labels, hop_ms=hop_ms), repeats)
+    return seconds / (len(x) / spotter.sample_rate)
 
 
 def write_stream(out_dir, wave, sample_rate, detections, wav_path, export_dir, settings,
