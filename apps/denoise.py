@@ -2,7 +2,7 @@ r"""Speech denoising: train on a clean/noisy pair, denoise test clips, export ra
 
     python -m apps.denoise --test=test_02_x.wav                 # the default config
     python -m apps.denoise --model=fc --test=test_02_x.wav      # the course's MLP
-    python -m apps.denoise --config=best --test=test_02_x.wav   # highest SNR (about 2 hours)
+    python -m apps.denoise --config=best --test=test_02_x.wav   # best on new voices (~40 min)
     python -m apps.denoise --config=tcn_crm --config.epochs=60 --test=test_01_x.wav,test_02_x.wav
     python -m apps.denoise --test=noisy.wav --reference=clean.wav  # + SI-SDR, SNR, PESQ, STOI
     python -m apps.denoise --config=tcn_crm_causal --test=test_02_x.wav  # for live audio
