@@ -44,8 +44,8 @@ CONFIGS.add("tcn_crm_wide", "tcn_crm_speed, 192 wide, 300 epochs", base="tcn_crm
 CONFIGS.add("tcn_crm_voices", "tcn_crm_speed on many voices, selected on the dev set",
             base="tcn_crm_speed", voices=0.5, select_on="dev", epochs=25)
 
-# The default trained 180 epochs: 14.36 dB on the tail and +10.1 dB SI-SDR on unseen voices
-# at 0 dB input (25 epochs: 12.43 dB, +7.5 dB); 39 min on 2 cores (Intel, 2026-12-05).
+# The default trained 180 epochs: 14.39 dB on the tail and +10.20 dB SI-SDR on unseen voices
+# at 0 dB input (25 epochs: 12.51 dB, +7.50 dB); 41.0 min on 2 cores (Intel, 2026-12-05).
 CONFIGS.add("tcn_crm_voices_long", "the default trained 180 epochs (about 40 min)",
             base="tcn_crm_voices", epochs=180)
 
