@@ -107,6 +107,8 @@ def test_causal_run_streams_its_export_chunk_by_chunk(mini_denoise, voices_root,
     assert m["export_max_abs_diff"] < 1e-4
     meta = export.read_metadata(wd / "export")
     assert meta["causal"] and meta["receptive_field"] == model.receptive_field(2, 1)
+    # One 128-sample frame at the pair's 16 kHz, in the export and in metrics.json.
+    assert meta["algorithmic_latency_ms"] == m["algorithmic_latency_ms"] == 8.0
     clip = mini_denoise / "test_02_x.wav"
     code, lines = app_error("denoise", "stream", str(clip), "--chunk_ms=30",
                             f"--workdir={wd}")

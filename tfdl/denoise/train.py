@@ -229,16 +229,18 @@ def _export(cfg, denoiser, split, est, wd):
 
     meta = {"task": "denoise", "sample_rate": split.sample_rate, "model": cfg.model,
             "fft_length": cfg.fft_length, "frame_step": cfg.frame_step}
-    if cfg.causal:  # what `python -m apps.denoise stream` needs
+    if cfg.causal:  # what `python -m apps.denoise stream` needs, and its delay
         meta.update(causal=True, receptive_field=models.receptive_field(cfg.blocks,
-                                                                        cfg.repeats))
+                                                                        cfg.repeats),
+                    algorithmic_latency_ms=models.latency_ms(cfg, split.sample_rate))
     export(denoiser, wd.export, meta)
     served = load(wd.export)
     again = served.serve(tf.constant(split.val_noisy[None]))[0].numpy()
     return {"export": str(wd.export),
             "export_real_time_factor_cpu": real_time_factor(served.serve, split.val_noisy,
                                                             split.sample_rate),
-            "export_max_abs_diff": float(np.max(np.abs(again - est)))}
+            "export_max_abs_diff": float(np.max(np.abs(again - est))),
+            **({"algorithmic_latency_ms": meta["algorithmic_latency_ms"]} if cfg.causal else {})}
 
 
 def run(cfg, workdir="runs/denoise", data_dir=None, tests=(), clean=data.CLEAN,
