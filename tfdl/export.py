@@ -325,8 +325,9 @@ def export_dir_of(path):
 
 def median_seconds(call, repeats, warmup=1):
     """Median wall-clock seconds of `call()` over `repeats` timed calls, after `warmup`
-    untimed ones (tracing, allocation). The one timing loop behind every latency and
-    real-time factor the suite reports; `call` must wait for its result (`.numpy()`)."""
+    untimed ones (tracing, allocation). The timing loop behind the export latencies and the
+    measured real-time factors (`stream` times its one real pass itself); `call` must wait
+    for its result (`.numpy()`)."""
     for _ in range(warmup):
         call()
     times = []
