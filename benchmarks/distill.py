@@ -9,14 +9,14 @@ Rows (`ROWS`), each the named config of `python -m apps.<task> --config=NAME`, w
 the teachers, `model_int8.tflite`):
 
 - digits: `compact_pair` (the teacher), `compact_student` (taught by that row's
-  export, so the teacher trains once) and `mfcc`, on the official split;
+  run, so the teacher trains once) and `mfcc`, on the official split;
 - keywords: `cnn_robust` (the default) and `cnn`, on the corpus' test split, also
   under the held-out noise at 0 and 10 dB. Keywords has no distilled row: every
   student tried so far ended below its teacher (docs/experiments/keywords.md).
 
 With `--loso` the digits rows also run their leave-one-speaker-out folds
-(`--config.split=loso`; the student then trains a teacher per fold, as
-`--config=loso_student` does): one to two hours more on 2 cores.
+(`--config.split=loso`; the student's teacher in each fold is that fold of the
+teacher row's LOSO run): about 45 minutes more on 2 cores.
 
 Latencies are per 1 s clip (batch of 1, median of 30) and all measured in this one
 process, so the rows compare. Writes `benchmarks/results/distill.json` after every row
@@ -34,7 +34,7 @@ from absl import app, flags, logging
 
 from benchmarks.common import apply_overrides, environment, override_pairs
 
-# (task, role, named config, overrides); "{teacher}" is the task's teacher row's export.
+# (task, role, named config, overrides); "{teacher}" is the task's teacher row's workdir.
 ROWS = (("digits", "teacher", "compact_pair", {}),
         ("digits", "student", "compact_student", {"teacher": "{teacher}"}),
         ("digits", "plain", "mfcc", {}),
@@ -79,18 +79,22 @@ def row_config(task, name, overrides):
     return cfg.validate(), command
 
 
-def bench_row(task, role, name, overrides, teacher_export):
-    """One row: the run's accuracy, size and latencies (and its LOSO mean with `--loso`)."""
-    overrides = {"int8": role != "teacher",
-                 **{k: v.format(teacher=teacher_export) if isinstance(v, str) else v
-                    for k, v in overrides.items()}}
+def bench_row(task, role, name, overrides, teacher_run):
+    """One row: the run's accuracy, size and latencies (and its LOSO mean with `--loso`,
+    the student's taught fold by fold by the teacher row's `<workdir>_loso`)."""
+    def teacher(v, suffix=""):
+        return v.format(teacher=teacher_run + suffix) if isinstance(v, str) else v
+
+    loso = {k: teacher(v, "_loso") for k, v in overrides.items()}
+    overrides = {"int8": role != "teacher", **{k: teacher(v) for k, v in overrides.items()}}
     cfg, command = row_config(task, name, overrides)
     _, run = _task(task)
     env0, t0 = environment(), time.perf_counter()
     workdir = Path(FLAGS.runs_dir) / task / name
     r = run(cfg, str(workdir), _data_dir(task), verbose=2)
     row = {"task": task, "role": role, "config": name, "command": command,
-           "settings": dataclasses.asdict(cfg), "export": str(workdir / "export"),
+           "settings": dataclasses.asdict(cfg), "workdir": str(workdir),
+           "export": str(workdir / "export"),
            "params": r.get("trainable_params", r.get("num_params")),
            "train_seconds": r["train_seconds"], **{k: r[k] for k in EXPORT_KEYS if k in r}}
     if task == "digits":
@@ -98,7 +102,6 @@ def bench_row(task, role, name, overrides, teacher_export):
     else:
         row.update(test_accuracy=r["test_accuracy"], noisy_test_accuracy=r["noisy_test_accuracy"])
     if FLAGS.loso and task == "digits":
-        loso = {k: v for k, v in overrides.items() if k != "teacher"}  # a teacher per fold
         cfg, loso_command = row_config(task, name, {**loso, "split": "loso", "int8": False})
         r = run(cfg, str(workdir) + "_loso", _data_dir(task), verbose=2)
         row.update(loso_mean_accuracy=r["mean_accuracy"], loso_command=loso_command)
@@ -142,7 +145,7 @@ def main(argv):
     for task, role, name, overrides in ROWS:
         row = bench_row(task, role, name, overrides, teachers.get(task, ""))
         if role == "teacher":
-            teachers[task] = row["export"]
+            teachers[task] = row["workdir"]
         results["rows"][f"{task}/{name}"] = row
         write_json(out, results)  # after every row: partial results survive
     results["last_run"] = {"wall_s": time.perf_counter() - t_all,

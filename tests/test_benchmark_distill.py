@@ -5,6 +5,7 @@ import pytest
 from absl import flags
 
 from benchmarks import distill
+from tfdl.digits.configs import CONFIGS
 
 
 @pytest.fixture
@@ -44,3 +45,32 @@ def test_table_has_a_line_per_row_and_a_dash_where_a_row_has_no_value():
     assert lines[3] == ("| keywords | `cnn` (plain) | - | - | 97.0 % (45.0 % / 79.0 %) | 347,532 | "
                         "3.00 / 1.45 / - | 1.70 / 1.07 / - | - |")
     assert lines[-1] == "Load average (1 min) at each row's start: mfcc 0.5; cnn 0.5."
+
+
+def test_the_students_teacher_is_the_teacher_rows_run_and_per_fold_its_loso_run(tmp_path,
+                                                                              monkeypatch):
+    flags.FLAGS(["distill", "--loso", f"--runs_dir={tmp_path}"])
+    try:
+        seen = []
+
+        def run(cfg, workdir, data_dir, verbose):  # records each run instead of training
+            seen.append((workdir, cfg.split, cfg.teacher))
+            return {"accuracy": 1.0, "mean_accuracy": 0.9, "train_seconds": 1.0,
+                    "trainable_params": 1}
+
+        monkeypatch.setattr(distill, "_task", lambda task: (CONFIGS, run))
+        teacher_dir = tmp_path / "digits" / "compact_pair"
+        for folder in (teacher_dir, tmp_path / "digits" / "compact_pair_loso"):
+            folder.mkdir(parents=True)  # (a folder teacher must exist to validate)
+        teacher = distill.bench_row("digits", "teacher", "compact_pair", {}, "")
+        assert teacher["workdir"] == str(teacher_dir)
+        student = distill.bench_row("digits", "student", "compact_student",
+                                    {"teacher": "{teacher}"}, teacher["workdir"])
+        assert seen[2:] == [(str(tmp_path / "digits" / "compact_student"), "official",
+                             str(teacher_dir)),
+                            (str(tmp_path / "digits" / "compact_student") + "_loso", "loso",
+                             str(teacher_dir) + "_loso")]
+        assert student["loso_mean_accuracy"] == 0.9
+        assert "--config.teacher=" + str(teacher_dir) + "_loso" in student["loso_command"]
+    finally:
+        flags.FLAGS.unparse_flags()

@@ -48,14 +48,16 @@ def test_accuracy_reads_the_label_half_of_the_targets():
     assert metric.name == "accuracy" and float(metric.result()) == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("task,student,teacher", [("digits", "compact", "compact_pair"),
-                                                  ("keywords", "ds_cnn", "cnn_robust")])
-def test_teacher_must_be_a_named_config_or_an_export(task, student, teacher, tmp_path,
-                                                     monkeypatch):
+@pytest.mark.parametrize("task,student,teacher,folder", [
+    ("digits", "compact", "compact_pair", "a digits run folder"),
+    ("keywords", "ds_cnn", "cnn_robust", "an export folder")])
+def test_teacher_must_be_a_named_config_or_a_folder(task, student, teacher, folder, tmp_path,
+                                                    monkeypatch):
     configs = importlib.import_module(f"tfdl.{task}.configs").CONFIGS
     cfg = configs.get(student)
     cfg.teacher = "no_such_config"
-    with pytest.raises(InputError, match=rf"--config.teacher must be a named {task} config"):
+    with pytest.raises(InputError, match=rf"--config.teacher must be a named {task} config "
+                                         rf"\(.*{teacher}.*\) or {folder}"):
         cfg.validate()
     cfg.teacher, cfg.soft_weight = teacher, 1.5
     with pytest.raises(InputError, match=r"--config.soft_weight must be in \[0, 1\]"):

@@ -54,10 +54,11 @@ def check_choice(cfg, field, choices):
         fail(field, f"one of {', '.join(map(str, choices))}", getattr(cfg, field))
 
 
-def check_teacher(cfg, configs):
+def check_teacher(cfg, configs, folder="export folder"):
     """Checks the distillation fields `teacher`, `temperature` and `soft_weight` (see
-    `tfdl.distill`): the teacher is "" (none), an export folder, or a named config of
-    `configs` (a `Configs`) that is not distilled itself."""
+    `tfdl.distill`): the teacher is "" (none), a folder (what kind the task reads,
+    `folder`, is checked where it is read), or a named config of `configs` (a `Configs`)
+    that is not distilled itself."""
     from pathlib import Path
 
     check_positive(cfg, "temperature")
@@ -65,8 +66,8 @@ def check_teacher(cfg, configs):
     if not cfg.teacher or Path(cfg.teacher).is_dir():
         return
     if cfg.teacher not in configs:
-        fail("teacher", f"a named {configs.task} config ({', '.join(configs.names())}) or an "
-             f"export folder", cfg.teacher)
+        fail("teacher", f"a named {configs.task} config ({', '.join(configs.names())}) or "
+             f"{'an' if folder[0] in 'aeiou' else 'a'} {folder}", cfg.teacher)
     if configs.get(cfg.teacher).teacher:
         fail("teacher", "a config that is not distilled itself", cfg.teacher)
 

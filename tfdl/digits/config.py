@@ -53,9 +53,9 @@ class Config:
             the network in int8, scaled on `tfdl.export.INT8_CLIPS` training clips; the
             front end float), scored on the test split like the model.
         teacher: distillation (`tfdl.digits.distill`): a named digits config,
-            trained first on the same training split, or a digits export folder,
-            whose probabilities on each training recording the model learns too
-            ("": none).
+            trained first on the same training split, or the folder of a finished
+            digits run (a LOSO run's: each fold's own), whose probabilities on each
+            augmented training batch the model learns too ("": none).
         temperature: the distillation temperature T.
         soft_weight: the share of the distillation term in the loss.
     """
@@ -125,5 +125,5 @@ class Config:
             raise InputError(f"--config.noise_dir not found: {self.noise_dir}")
         from tfdl.digits.configs import CONFIGS
 
-        C.check_teacher(self, CONFIGS)
+        C.check_teacher(self, CONFIGS, folder="digits run folder")
         return self

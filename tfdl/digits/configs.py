@@ -37,8 +37,8 @@ CONFIGS.add("loso", "compact_pair, leave-one-speaker-out (5 folds)",
             base="compact_pair", split="loso")
 
 # Distillation: one pass of a 0.22 M-parameter compact_robust learns compact_pair's
-# test-time-averaged probabilities (the teacher trains first, in <workdir>/teacher);
-# it also ships as int8 TFLite.
+# probabilities on each augmented batch it sees (the teacher trains first, in
+# <workdir>/teacher); it also ships as int8 TFLite.
 CONFIGS.add("compact_student", "compact_robust, 24 filters, taught by the pair",
             base="compact_robust", model="compact_student", test_speeds=(),
             test_shifts_ms=(), teacher="compact_pair", int8=True)

@@ -26,8 +26,6 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from tfdl.data import find_dataset
 from tfdl.errors import InputError
 
@@ -272,13 +270,14 @@ def holdout(train, fraction, seed):
 
 
 def datasets(cfg, train, val, test, length, augment_fn, microbatches, speakers=None,
-             soft=None):
+             teacher=None):
     """(training, training without augmentation, validation or None, test) datasets.
 
     With `speakers` (the training speakers, for `speaker_adversary`), the labels of the
     training and validation sets are `{"probabilities": digit, "speaker": index}`. With
-    `soft` ({path: `tfdl.distill.targets` row}, for distillation), their digit
-    label is that row.
+    `teacher` (a function of a waveform batch: its probabilities, for distillation), their
+    digit label is the `tfdl.distill.targets` row of the digit and the teacher's
+    probabilities on that very batch, augmented as the model sees it.
     """
     import tensorflow as tf
 
@@ -289,25 +288,22 @@ def datasets(cfg, train, val, test, length, augment_fn, microbatches, speakers=N
 
     def ds(recs, training, fitted=False):
         paths, labels = paths_and_labels(recs)
-        distilled, with_speakers = fitted and soft is not None, fitted and speakers is not None
-        base = len(recs) if distilled else n  # what `% base` recovers from the int label
-        if distilled:  # the label is the row's index in `table`
-            table = tf.constant(np.stack([soft[str(p)] for p in paths]))
-            labels = list(range(len(recs)))
+        with_speakers = fitted and speakers is not None
         if with_speakers:  # one int label through the pipeline, split into two after it
-            labels = [y + base * speakers.index(r.speaker) for y, r in zip(labels, recs)]
+            labels = [y + n * speakers.index(r.speaker) for y, r in zip(labels, recs)]
         out = waveform_dataset(paths, labels, sample_rate=SAMPLE_RATE, length=length,
                                batch_size=cfg.batch_size, training=training, seed=cfg.seed,
                                augment=augment_fn if training else None)
+        taught = fitted and teacher is not None
 
-        def target(y):
-            y = y % base
-            return tf.gather(table, y) if distilled else y
+        def target(x, y):
+            digit = y % n
+            return tf.concat([tf.one_hot(digit, n), teacher(x)], axis=-1) if taught else digit
 
         if with_speakers:
-            out = out.map(lambda x, y: (x, {"probabilities": target(y), "speaker": y // base}))
-        elif distilled:
-            out = out.map(lambda x, y: (x, target(y)))
+            out = out.map(lambda x, y: (x, {"probabilities": target(x, y), "speaker": y // n}))
+        elif taught:
+            out = out.map(lambda x, y: (x, target(x, y)))
         return steady_input(out) if training and microbatches > 1 else out
 
     return (ds(train, True, True), ds(train, False), ds(val, False, True) if val else None,

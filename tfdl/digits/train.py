@@ -209,15 +209,15 @@ def train_and_evaluate(cfg, train, test, workdir, strategy=None, plots=True, ver
     train, val = data.holdout(train, cfg.val_fraction, cfg.seed)
     speakers = sorted({r.speaker for r in train})
     adversary = cfg.speaker_adversary > 0 and len(speakers) >= 2
-    soft, distilled = teaching.teacher_targets(cfg, everything, test, train + val, workdir,
-                                              strategy, verbose)
+    teacher, distilled = teaching.teacher_function(cfg, everything, test, workdir, strategy,
+                                                   verbose)
     with strategy.scope():
         model = MODELS.build(cfg.model)
     length = model.get_layer("pad_or_trim").length
     augment_fn, augment_desc = data.make_augment(cfg)
     microbatches = effective_microbatches(cfg, len(train))
     sets = data.datasets(cfg, train, val, test, length, augment_fn, microbatches,
-                         speakers if adversary else None, soft)
+                         speakers if adversary else None, teacher)
     steps = -(-len(train) // cfg.batch_size)
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
@@ -282,7 +282,7 @@ def _finish_training(model, histories, train_plain, workdir):
 def _add_run_facts(report, cfg, model, histories, history, adversary, distilled):
     """Adds to `report` what was trained and how: model, split, speed, time, epochs, sizes
     (per member of an ensemble), test-time averaging, the speaker adversary and the
-    teacher (`distilled`: `tfdl.digits.distill.teacher_targets`' description, or None)."""
+    teacher (`distilled`: `tfdl.digits.distill.teacher_function`'s description, or None)."""
     from tfdl.digits.model import members, trainable_params
 
     report.update(model=cfg.model, split=cfg.split,
@@ -310,7 +310,8 @@ def _run_loso(cfg, folds, wd, strategy, verbose):
     results = {}
     for speaker, tr, te in folds:
         print(f"\n== fold: test speaker {speaker} ==")
-        fold_cfg = dataclasses.replace(cfg, export=False)
+        fold_cfg = dataclasses.replace(cfg, export=False,
+                                       teacher=teaching.fold_teacher(cfg, speaker))
         fold_wd = wd.sub(f"fold_{speaker}")
         fold_wd.write_json("config.json", fold_cfg)
         results[speaker] = train_and_evaluate(fold_cfg, tr, te, fold_wd, strategy,
