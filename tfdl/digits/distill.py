@@ -6,10 +6,10 @@ labels, batch by batch in the input pipeline, the very augmented view (speed,
 shift, noise) that a single small student sees; the student learns those
 probabilities and the digit (`tfdl.distill.loss`). The teacher runs one pass per
 view: its test-time averaging (7 speeds x 4 shifts) is what the random
-augmentation already varies, and 56 passes per training clip would cost ten times
-the student's own training. Measured against labelling each recording once as
-recorded (the teacher's averaged export, offline): leave-one-speaker-out 91.6 %
-against 89.0 % (docs/experiments/digits.md, 2026-12-05).
+augmentation already varies, and would cost 28 times as much per batch.
+Leave-one-speaker-out, the student taught this way scored 91.6 % against 90.5 % for
+the labels alone; labelled once per recording as recorded (offline), it never beat
+the labels alone (docs/experiments/digits.md, 2026-12-05).
 
 The teacher is either a named digits config, trained first on the same training
 split (in `<workdir>/teacher`, reused when a resumed run finds it finished; per

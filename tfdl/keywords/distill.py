@@ -1,4 +1,6 @@
-"""Distillation for keyword spotting: the digits' recipe (`tfdl.digits.distill`) here.
+"""Distillation for keyword spotting, offline (the digits' recipe before it labelled each
+augmented batch: `tfdl.digits.distill`; no keywords student has beaten its teacher yet,
+docs/experiments/keywords.md, so the consistent recipe is untried here).
 
 A teacher labels every training and validation clip with its probabilities,
 once per run, on the clip as decoded (offline distillation; training silence
