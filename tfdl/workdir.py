@@ -31,6 +31,7 @@ from tfdl.errors import InputError
 LOCK_FILE = ".lock"
 _HELD = {}  # resolved workdir -> lock fd held by this process (a later run here reuses it)
 BACKUP = "backup"
+CHECKPOINT = Path("checkpoints", "best.weights.h5")  # the best weights, in a workdir
 STAMP = "config.json"  # <workdir>/backup/config.json: the config the backup belongs to
 
 
@@ -156,7 +157,7 @@ class Workdir:
 
     @property
     def checkpoint(self) -> Path:
-        return self.path("checkpoints", "best.weights.h5")
+        return self.path(*CHECKPOINT.parts)
 
     @property
     def backup(self) -> Path:

@@ -64,15 +64,16 @@ def load_teacher(folder):
 
     Raises:
         InputError: `folder` holds no digits run (`config.json` naming a model, and
-            `checkpoints/best.weights.h5`).
+            `tfdl.workdir.CHECKPOINT`).
     """
     from tfdl.digits.model import MODELS
+    from tfdl.workdir import CHECKPOINT
 
     folder = Path(folder)
-    config, weights = folder / "config.json", folder / "checkpoints" / "best.weights.h5"
+    config, weights = folder / "config.json", folder / CHECKPOINT
     if not (config.is_file() and weights.is_file()):
         raise InputError(f"--config.teacher: {folder} is not a finished digits run (no "
-                         f"config.json and checkpoints/best.weights.h5)")
+                         f"config.json and {CHECKPOINT})")
     model = json.loads(config.read_text()).get("model")
     if model not in MODELS.names():
         raise InputError(f"--config.teacher: {config} names no digits model ({model!r})")
